@@ -1,0 +1,27 @@
+/* Everything a program needs to talk to the Hub, set up from the
+ * environment in one place: the endpoint (HF_ENDPOINT), the token (HF_TOKEN,
+ * HUGGING_FACE_HUB_TOKEN, token file), the HTTP transport with its limits
+ * (HFHUB_CONCURRENCY, HFHUB_MAX_RETRIES, HFHUB_RETRY_BASE_MS, a deadline),
+ * the Hub client and the catalog cache. Proxies come from libcurl's own
+ * environment variables (HTTPS_PROXY, https_proxy, NO_PROXY). */
+#ifndef HF_CLIENT_H
+#define HF_CLIENT_H
+
+#include "hf_cache.h"
+#include "hf_error.h"
+#include "hf_http.h"
+#include "hf_hub.h"
+
+#define HFHUB_VERSION "0.1.0"
+
+typedef struct {
+    hf_http *http;
+    hf_hub hub;
+    hf_cache cache;
+} hf_client;
+
+/* timeout_s: overall deadline from now (0 = none). */
+hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err);
+void hf_client_close(hf_client *c);
+
+#endif

@@ -1,0 +1,62 @@
+/* The Hugging Face Hub's HTTP API as hfhub uses it: builds the URLs of the
+ * routes (listing, model info, collections, resolve), walks paginated
+ * listings, and turns the Hub's error answers (status, X-Error-Code,
+ * X-Error-Message) into messages that tell an operator what to do. */
+#ifndef HF_HUB_H
+#define HF_HUB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hf_error.h"
+#include "hf_http.h"
+
+#define HF_DEFAULT_ENDPOINT "https://huggingface.co"
+
+typedef struct {
+    char *endpoint;   /* no trailing slash */
+    bool has_token;
+    hf_http *http;    /* not owned */
+} hf_hub;
+
+/* endpoint: NULL means $HF_ENDPOINT, else huggingface.co. Must be http(s). */
+hf_code hf_hub_init(hf_hub *hub, const char *endpoint, bool has_token, hf_http *http,
+                    hf_error *err);
+void hf_hub_clear(hf_hub *hub);
+
+/* Resolves the endpoint from $HF_ENDPOINT (or the default); checks it. */
+hf_code hf_hub_endpoint_from_env(char **out, hf_error *err);
+
+typedef struct {
+    const char *author;       /* may be NULL */
+    const char *search;
+    const char *pipeline_tag;
+    const char *sort;         /* downloads | likes | lastModified | ... */
+    const char *const *expand;/* NULL-terminated */
+    size_t page_size;
+} hf_list_query;
+
+/* URL of the first page of /api/models for q. Caller frees. */
+char *hf_hub_list_models_url(const hf_hub *hub, const hf_list_query *q);
+/* /api/models/{id}?blobs=true (file sizes; public for gated models). */
+char *hf_hub_model_info_url(const hf_hub *hub, const char *model_id);
+/* /api/collections/{slug} */
+char *hf_hub_collection_url(const hf_hub *hub, const char *slug);
+/* /{id}/resolve/{revision}/{path} */
+char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *revision,
+                         const char *path);
+
+/* Checks a finished request: transport errors, the Hub's error statuses and,
+ * for a 2xx, that the body parses as JSON (returned in *json when not NULL).
+ * what names the object for the message ("model acme/x", "collection ...").*/
+hf_code hf_hub_check(const hf_hub *hub, hf_http_request *r, const char *what, json_t **json,
+                     hf_error *err);
+
+/* Fetches every page of a listing starting at url, until max_items items
+ * are collected or the listing ends; items are appended to out (an array).
+ * Next-page links must stay on the Hub's origin. */
+hf_code hf_hub_fetch_pages(hf_hub *hub, const char *url, size_t max_items, const char *what,
+                           json_t *out, hf_error *err);
+
+#endif

@@ -1,0 +1,101 @@
+/* Token discovery (see hf_token.h). */
+#include "hf_token.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int hf_token_is_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+            return 0;
+    return n > 0 && n <= 512;
+}
+
+void hf_token_free(char *token)
+{
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+}
+
+hf_code hf_token_read_file(const char *path, char **out, hf_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return HF_OK;
+        return hf_error_set(err, HF_ERR_IO, "cannot read the token file %s: %s", path,
+                            strerror(errno));
+    }
+    char line[1024];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    char *start = line;
+    while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+        start++;
+    size_t len = strcspn(start, "\r\n");
+    while (len && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+        len--;
+    start[len] = '\0';
+    if (!*start) {
+        memset(line, 0, sizeof line);
+        return HF_OK;
+    }
+    if (!hf_token_is_valid(start)) {
+        memset(line, 0, sizeof line);
+        return hf_error_set(err, HF_ERR_INVALID,
+                            "the token in %s is not a valid token (spaces or control "
+                            "characters, or longer than 512 characters); fix or remove the file",
+                            path);
+    }
+    *out = strdup(start);
+    memset(line, 0, sizeof line);
+    return *out ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+}
+
+static hf_code from_env(const char *name, char **out, hf_error *err)
+{
+    const char *v = getenv(name);
+    *out = NULL;
+    if (!v || !*v)
+        return HF_OK;
+    if (!hf_token_is_valid(v))
+        return hf_error_set(err, HF_ERR_INVALID,
+                            "%s is set but is not a valid token (spaces or control characters, "
+                            "or longer than 512 characters)",
+                            name);
+    *out = strdup(v);
+    return *out ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+}
+
+hf_code hf_token_find(char **out, hf_error *err)
+{
+    hf_code rc = from_env("HF_TOKEN", out, err);
+    if (rc || *out)
+        return rc;
+    rc = from_env("HUGGING_FACE_HUB_TOKEN", out, err);
+    if (rc || *out)
+        return rc;
+
+    char path[4096];
+    const char *p = getenv("HF_TOKEN_PATH");
+    if (p && *p) {
+        snprintf(path, sizeof path, "%s", p);
+    } else if ((p = getenv("HF_HOME")) && *p) {
+        snprintf(path, sizeof path, "%s/token", p);
+    } else if ((p = getenv("XDG_CACHE_HOME")) && *p) {
+        snprintf(path, sizeof path, "%s/huggingface/token", p);
+    } else if ((p = getenv("HOME")) && *p) {
+        snprintf(path, sizeof path, "%s/.cache/huggingface/token", p);
+    } else {
+        return HF_OK;
+    }
+    return hf_token_read_file(path, out, err);
+}
