@@ -82,7 +82,7 @@ demo: deps
 	@scripts/demo.sh
 
 bench: all
-	@bench/catalog_bench.sh
+	@python3 bench/catalog_bench.py
 
 clean:
 	rm -rf build

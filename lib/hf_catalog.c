@@ -139,8 +139,10 @@ static hf_code cand_add(candidates *c, json_t *obj, hf_catalog *cat, hf_error *e
     hf_error e;
     if (hf_model_update_from_json(&m, obj, &e)) {
         hf_model_clear(&m);
-        if (e.code == HF_ERR_INVALID || e.code == HF_ERR_PROTOCOL) {
-            /* One broken entry must not hide every other model. */
+        if (e.code == HF_ERR_INVALID) {
+            /* A hostile id is never used, and must not hide every other
+             * model. A field of the wrong type, by contrast, means the Hub
+             * changed its format: failing keeps oned's apps as they are. */
             add_warning(cat, "skipped a listing entry: %s", e.msg);
             return HF_OK;
         }
@@ -479,7 +481,8 @@ hf_code hf_catalog_build(hf_hub *hub, const hf_cache *cache, const hf_catalog_qu
         cand_free(&cand);
         return rc;
     }
-    qsort_r(cand.v, cand.n, sizeof *cand.v, cmp_models, (void *)q);
+    if (cand.n > 1)
+        qsort_r(cand.v, cand.n, sizeof *cand.v, cmp_models, (void *)q);
     size_t n = cand.n < q->limit ? cand.n : q->limit;
     for (size_t i = n; i < cand.n; i++)
         hf_model_clear(&cand.v[i]);

@@ -78,7 +78,7 @@ char *hf_hub_list_models_url(const hf_hub *hub, const hf_list_query *q)
     snprintf(limit, sizeof limit, "%zu", q->page_size ? q->page_size : 100);
     add_param(&b, "limit", limit);
     for (size_t i = 0; q->expand && q->expand[i]; i++)
-        add_param(&b, "expand[]", q->expand[i]);
+        add_param(&b, "expand", q->expand[i]);
     if (b.overflow) {
         hf_buf_free(&b);
         return NULL;

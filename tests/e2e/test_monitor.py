@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""The marketplace monitor action run the way oned's market MAD runs it:
+monitor <base64 driver message> <market id>, with the message as current
+oned writes it (escaped values) and as older releases did (CDATA)."""
+import base64
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import Emulator, Test, clean_env, decode_apps, fixtures, run  # noqa: E402
+
+
+def driver_message(attrs, cdata=False):
+    def val(v):
+        if cdata:
+            return "<![CDATA[%s]]>" % v
+        return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    tmpl = "".join("<%s>%s</%s>" % (k, val(v), k) for k, v in attrs.items())
+    xml = ("<MARKET_DRIVER_ACTION_DATA><MARKETPLACE><ID>100</ID><UID>0</UID><GID>0</GID><UNAME>oneadmin</UNAME>"
+           "<GNAME>oneadmin</GNAME><NAME>HF Hub</NAME><STATE>0</STATE><MARKET_MAD>hfhub</MARKET_MAD>"
+           "<ZONE_ID>0</ZONE_ID><TOTAL_MB>0</TOTAL_MB><FREE_MB>0</FREE_MB><USED_MB>0</USED_MB>"
+           "<MARKETPLACEAPPS><ID>12</ID><ID>13</ID></MARKETPLACEAPPS><PERMISSIONS><OWNER_U>1</OWNER_U>"
+           "<OWNER_M>1</OWNER_M><OWNER_A>0</OWNER_A><GROUP_U>1</GROUP_U><GROUP_M>0</GROUP_M><GROUP_A>0</GROUP_A>"
+           "<OTHER_U>1</OTHER_U><OTHER_M>0</OTHER_M><OTHER_A>0</OTHER_A></PERMISSIONS><TEMPLATE>%s"
+           "<MARKET_MAD>hfhub</MARKET_MAD></TEMPLATE></MARKETPLACE></MARKET_DRIVER_ACTION_DATA>" % tmpl)
+    return base64.b64encode(xml.encode()).decode()
+
+
+def main():
+    t = Test()
+    emu = Emulator(t.tmp)
+    fx = fixtures()
+    by_id = {m["id"]: m for m in fx["models"]}
+
+    attrs = {"HFHUB_AUTO_INDEX": "YES", "HFHUB_LIMIT": "100", "HFHUB_ORG": "ONEnextgen, acme-ai",
+             "HFHUB_TASK": "text-generation"}
+    r = run("hfhub_monitor", [driver_message(attrs), "100"], clean_env(emu))
+    apps = decode_apps(r.out) if r.rc == 0 else []
+    want = sorted((m for m in fx["models"] if m["author"] in ("ONEnextgen", "acme-ai") and not m["private"]
+                   and m["pipeline_tag"] == "text-generation"), key=lambda m: (-m["downloads"], m["id"]))
+    t.ok(r.rc == 0 and [a["MODEL_ID"] for a in apps] == [m["id"] for m in want],
+         "monitor with the escaped driver message prints every app of both orgs, filtered by task", r.diag())
+    t.ok(all(a["OPENNEBULA_CERTIFIED"] == ("YES" if a["MODEL_ID"].startswith("ONEnextgen/") else "NO")
+             for a in apps), "OPENNEBULA_CERTIFIED only for ONEnextgen models")
+    c = run("hf_catalog", ["--org", "ONEnextgen,acme-ai", "--task", "text-generation", "--limit", "100",
+                           "--quiet"], clean_env(emu))
+    t.ok(c.rc == 0 and c.out == r.out, "monitor and hf_catalog print byte-identical APP lines for the same query")
+    r2 = run("hfhub_monitor", [driver_message(attrs, cdata=True), "100"], clean_env(emu))
+    t.ok(r2.rc == 0 and r2.out == r.out, "the CDATA form of older oned releases gives the same answer")
+    r3 = run("hfhub_monitor", [driver_message(attrs), "100"], clean_env(emu))
+    t.ok(r3.rc == 0 and r3.out == r.out, "a second monitor prints the same apps (same NAME and MD5: oned "
+         "leaves them alone)")
+
+    r = run("hfhub_monitor", [driver_message({}), "7"], clean_env(emu))
+    apps = decode_apps(r.out) if r.rc == 0 else []
+    want = sorted((m for m in fx["models"] if m["author"] == "ONEnextgen" and not m["private"]),
+                  key=lambda m: (-m["downloads"], m["id"]))[:50]
+    t.ok(r.rc == 0 and [a["MODEL_ID"] for a in apps] == [m["id"] for m in want],
+         "no attributes: the spec's defaults (ONEnextgen, limit 50, downloads, descending)", r.diag())
+
+    slugs = [c["slug"] for c in fx["collections"]]
+    r = run("hfhub_monitor", [driver_message({"HFHUB_COLLECTION": ", ".join(slugs), "HFHUB_LIMIT": "3",
+                                              "HFHUB_SORT": "likes", "HFHUB_FULL": "YES"}), "1"], clean_env(emu))
+    apps = decode_apps(r.out) if r.rc == 0 else []
+    ids = []
+    for c in fx["collections"]:
+        ids += [i for i in c["model_ids"] if i not in ids and not by_id[i]["private"]]
+    want = sorted((by_id[i] for i in ids), key=lambda m: (-m["likes"], m["id"]))[:3]
+    t.ok(r.rc == 0 and [a["MODEL_ID"] for a in apps] == [m["id"] for m in want]
+         and all("HAS_CHAT_TEMPLATE" in a for a in apps),
+         "collections, sort by likes, global limit, HFHUB_FULL", r.diag())
+
+    emu.reset()
+    r = run("hfhub_monitor", [driver_message({"HFHUB_AUTO_INDEX": "NO", "HFHUB_ORG": "ONEnextgen"}), "1"],
+            clean_env(emu))
+    t.ok(r.rc == 0 and r.out == "" and emu.stats()["total"] == 0,
+         "HFHUB_AUTO_INDEX=NO prints nothing, asks nothing, exits 0 (oned keeps the apps)", r.diag())
+
+    # -- one source failing fails the whole run --------------------------------------------
+    emu.faults({"route": "list_models", "kind": "503", "count": 100, "match": "acme-ai"})
+    r = run("hfhub_monitor", [driver_message({"HFHUB_ORG": "ONEnextgen,acme-ai"}), "1"],
+            clean_env(emu, HFHUB_MAX_RETRIES="2"))
+    t.ok(r.clean_failure(1, "acme-ai.*503") and len(r.err.strip().splitlines()) == 1,
+         "one failing organisation: exit 1, no APP line at all (a partial list deletes apps), one line on "
+         "stderr naming the source", r.diag())
+    emu.faults()
+    emu.faults({"route": "model_info", "kind": "500", "count": 100})
+    r = run("hfhub_monitor", [driver_message({"HFHUB_ORG": "ONEnextgen"}), "1"],
+            clean_env(emu, HFHUB_MAX_RETRIES="1"))
+    t.ok(r.clean_failure(1, "500"), "failing model details fail the run too, printing nothing", r.diag())
+    emu.faults()
+
+    # -- bounded time ------------------------------------------------------------------------
+    emu.faults({"route": "list_models", "kind": "stall", "stall_s": 30, "count": 100})
+    t0 = time.monotonic()
+    r = run("hfhub_monitor", [driver_message({"HFHUB_ORG": "ONEnextgen"}), "1"],
+            clean_env(emu, HFHUB_TIMEOUT="3"))
+    t.ok(r.clean_failure(1, "deadline|timed? ?out") and time.monotonic() - t0 < 10,
+         "a stalled Hub: the monitor gives up at HFHUB_TIMEOUT with a message", r.diag())
+    emu.faults()
+
+    # -- bad driver messages and attributes ----------------------------------------------
+    cases = [
+        (["%%%not-base64"], "base64", "bad base64"),
+        ([base64.b64encode(b"<MARKET_DRIVER_ACTION_DATA><MARKET").decode()], "XML", "truncated XML"),
+        ([base64.b64encode(b"<OTHER/>").decode()], "MARKET_DRIVER_ACTION_DATA", "wrong root element"),
+        ([driver_message({"HFHUB_LIMIT": "lots"})], "HFHUB_LIMIT", "HFHUB_LIMIT not a number"),
+        ([driver_message({"HFHUB_LIMIT": "0"})], "HFHUB_LIMIT", "HFHUB_LIMIT zero"),
+        ([driver_message({"HFHUB_SORT": "stars"})], "sort", "unknown HFHUB_SORT"),
+        ([driver_message({"HFHUB_DIRECTION": "up"})], "HFHUB_DIRECTION", "bad HFHUB_DIRECTION"),
+        ([driver_message({"HFHUB_AUTO_INDEX": "maybe"})], "HFHUB_AUTO_INDEX", "bad HFHUB_AUTO_INDEX"),
+        ([driver_message({"HFHUB_ORG": "ONEnextgen, ../../etc"})], "organisation", "invalid org name"),
+        ([driver_message({"HFHUB_COLLECTION": "org/not-a-slug"})], "collection slug", "invalid collection"),
+        ([], "Usage", "no arguments"),
+    ]
+    for args, pat, what in cases:
+        r = run("hfhub_monitor", args, clean_env(emu))
+        t.ok(r.clean_failure(2, pat), "%s: exit 2 with a clear message, nothing on stdout" % what, r.diag())
+    r = run("hfhub_monitor", ["--help"], clean_env(emu))
+    t.ok(r.rc == 0 and "HFHUB_ORG" in r.out, "--help documents the attributes")
+    emu.stop()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+/* libFuzzer target: oned's driver message (base64 + XML), outside input. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "one_driver_msg.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    one_market_conf c;
+    hf_error e;
+    /* as raw XML */
+    if (one_driver_msg_parse_xml((const char *)data, size, &c, &e) == HF_OK)
+        one_market_conf_clear(&c);
+    /* as base64 text */
+    char *s = malloc(size + 1);
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    if (one_driver_msg_parse(s, &c, &e) == HF_OK)
+        one_market_conf_clear(&c);
+    free(s);
+    return 0;
+}

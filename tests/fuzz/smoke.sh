@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target briefly from its seed corpus (a smoke run in
+# `make check`; long runs are by hand: build/fuzz/<target> tests/fuzz/seeds/<target>).
+set -u
+fuzzer="$1"
+name=$(basename "$fuzzer")
+work="build/fuzz/corpus-$name"
+mkdir -p "$work"
+cp -n tests/fuzz/seeds/"$name"/* "$work"/ 2>/dev/null
+if "$fuzzer" -runs="${FUZZ_RUNS:-20000}" -max_len=4096 -timeout=10 "$work" >"build/fuzz/$name.log" 2>&1; then
+    echo "ok - $name: ${FUZZ_RUNS:-20000} inputs without a crash, leak or sanitizer report"
+else
+    echo "not ok - $name found a problem (see build/fuzz/$name.log)"
+    tail -n 30 "build/fuzz/$name.log" | sed 's/^/# /'
+    exit 1
+fi
