@@ -582,6 +582,7 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
         curl_multi_perform(h->multi, &running);
         CURLMsg *msg;
         int left;
+        bool finished_any = false;
         while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
@@ -592,6 +593,7 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
             while (idx < n && reqs[idx] != r)
                 idx++;
             active--;
+            finished_any = true;
             if (finish_attempt(h, r, cc, hf_http_now())) {
                 state[idx] = 2;
                 done++;
@@ -603,8 +605,8 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
             break;
         now = hf_http_now();
         long timeout_ms = (long)((wake - now) * 1000);
-        if (timeout_ms < 0)
-            timeout_ms = 0;
+        if (timeout_ms < 0 || finished_any)
+            timeout_ms = 0; /* a slot was freed: start the next request now */
         if (timeout_ms > 1000)
             timeout_ms = 1000;
         if (active > 0 || timeout_ms > 0)
