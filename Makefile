@@ -4,7 +4,7 @@
 
 CC       ?= cc
 FUZZ_CC  ?= clang
-PKGS     := libcurl jansson libxml-2.0 libcrypto
+PKGS     := libcurl jansson libxml-2.0 libcrypto ext2fs com_err
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
