@@ -26,6 +26,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/check/unit/%,$(UNIT_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
 .PHONY: all check demo deps fuzz bench clean unit programs-check
+.SECONDARY:
 all: $(BIN)
 
 deps:
