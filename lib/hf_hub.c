@@ -261,7 +261,7 @@ hf_code hf_hub_fetch_pages(hf_hub *hub, const char *url, size_t max_items, const
         rc = hf_hub_check(hub, &r, what, &page, err);
         if (!rc && !json_is_array(page))
             rc = hf_error_set(err, HF_ERR_PROTOCOL,
-                              "%s: the Hub's answer is not a list of models", what);
+                              "%s: the Hub's answer is not a list", what);
         if (!rc) {
             json_array_extend(out, page);
             if (r.resp.link_next) {

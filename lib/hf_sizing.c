@@ -121,8 +121,18 @@ uint64_t hf_sizing_dir_bytes(const hf_sized_file *files, size_t n)
     return total + div_up(hf_sizing_manifest_bytes(files, n), B) * B;
 }
 
-uint64_t hf_sizing_ext4_bytes(const hf_sized_file *files, size_t n)
+uint64_t hf_sizing_ext4_bytes(const hf_sized_file *all, size_t n_all)
 {
+    /* The manifest is counted here; callers that list it themselves (the
+     * image builder) get the same result as callers that do not (the
+     * catalog). */
+    hf_sized_file *files = malloc((n_all ? n_all : 1) * sizeof *files);
+    if (!files)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < n_all; i++)
+        if (strcmp(all[i].path, HF_MANIFEST_PATH))
+            files[n++] = all[i];
     dir_set dirs = {0};
     dir_ensure(&dirs, "", 0);
     uint64_t data_blocks = 0;
@@ -131,7 +141,7 @@ uint64_t hf_sizing_ext4_bytes(const hf_sized_file *files, size_t n)
         data_blocks += file_blocks(files[i].size);
     }
     /* .hfhub/manifest.json and lost+found */
-    file_add_entry(&dirs, ".hfhub/manifest.json");
+    file_add_entry(&dirs, HF_MANIFEST_PATH);
     data_blocks += file_blocks(hf_sizing_manifest_bytes(files, n));
     dir_ensure(&dirs, "lost+found", 10);
     data_blocks += 4; /* lost+found is pre-allocated with 16 KiB */
@@ -181,5 +191,6 @@ uint64_t hf_sizing_ext4_bytes(const hf_sized_file *files, size_t n)
             break;
         total = next;
     }
+    free(files);
     return total * B;
 }

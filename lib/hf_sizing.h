@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HF_MANIFEST_PATH ".hfhub/manifest.json"
 #define HF_EXT4_BLOCK 4096u
 #define HF_EXT4_INODE_SIZE 256u
 #define HF_EXT4_BLOCKS_PER_GROUP 32768u
@@ -21,14 +22,17 @@ typedef struct {
     uint64_t size;
 } hf_sized_file;
 
-/* Bytes of the ext4 filesystem holding these files (and the manifest
- * hfhub writes next to them). Always a whole number of MiB. */
+/* Bytes of the ext4 filesystem holding these files and the manifest hfhub
+ * writes next to them (HF_MANIFEST_PATH, sized by hf_sizing_manifest_bytes
+ * of the other files; an entry for it in files[] is ignored). Always a
+ * whole number of MiB. */
 uint64_t hf_sizing_ext4_bytes(const hf_sized_file *files, size_t n);
 
 /* Bytes the plain directory form occupies (4 KiB allocation units). */
 uint64_t hf_sizing_dir_bytes(const hf_sized_file *files, size_t n);
 
-/* Upper bound of the manifest's size for these files. */
+/* Upper bound of the manifest's size for these files: the manifest is
+ * padded with spaces to exactly this size. */
 uint64_t hf_sizing_manifest_bytes(const hf_sized_file *files, size_t n);
 
 /* Whole MiB, rounded up. */

@@ -1,0 +1,1113 @@
+/* The download engine (see hf_fetch.h).
+ *
+ * Each file has a list of byte ranges still to fetch ("todo"), a hash
+ * position (every byte before it went through the digests, in order) and a
+ * list of "pending" segments: bytes already stored but not yet hashed
+ * because they arrived ahead of the hash position. A scheduler hands ranges
+ * to transfers: first the head of every file nobody works on, then ranges
+ * further into files, then halves of running transfers (tail splitting).
+ * Every byte is fetched once; a failed transfer gives back exactly the bytes
+ * it did not deliver. */
+#define _GNU_SOURCE /* qsort_r */
+#include "hf_fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "hf_buf.h"
+#include "hf_http.h"
+
+#define SEG_MAX ((size_t)1 << 20)
+#define READBACK ((size_t)1 << 20)
+#define MIN_SPLIT ((uint64_t)4 << 20)
+#define MAX_REDIRECTS 5
+#define MAX_ERROR_BODY ((size_t)64 << 10)
+
+typedef struct {
+    uint64_t off, len;
+    unsigned char *buf;   /* NULL: only in the sink, read back when hashed */
+    size_t cap;
+} segment;
+
+typedef struct {
+    uint64_t start, end;
+} span;
+
+typedef struct {
+    hf_fetch_file *f;
+    size_t index;
+    EVP_MD_CTX *sha256;
+    EVP_MD_CTX *sha1;       /* git blob id, regular files only */
+    uint64_t hash_pos;
+    segment *pending;
+    size_t n_pending, cap_pending;
+    span *todo;
+    size_t n_todo, cap_todo;
+    uint64_t *chunk_bytes;  /* bytes stored per journal chunk */
+    size_t n_chunks;
+    char *url;              /* where the bytes come from once redirected (CDN) */
+    int failures, stalls, reresolves, mismatches;
+    double not_before;
+    int active;
+    bool verified;
+    uint64_t resumed;
+} file_state;
+
+struct fetch;
+
+typedef struct {
+    struct fetch *c;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    file_state *fs;
+    char *url;
+    uint64_t pos, stop_at, end;   /* requested [pos0, end); we stop at stop_at */
+    double last_byte;
+    bool checked, stopped, overrun, via_cdn;
+    long status;
+    size_t discarded;
+    char *location, *x_error_code, *x_error_message;
+    bool have_cr;
+    uint64_t cr_start, cr_total;
+    long long linked_size;
+    double retry_after, rl_reset;
+    long rl_remaining;
+    int redirects;
+} xfer;
+
+typedef struct fetch {
+    const hf_fetch_options *opt;
+    const hf_fetch_sink *sink;
+    hf_fetch_stats *stats;
+    file_state *files;
+    size_t n;
+    size_t *order;          /* files by size, largest first */
+    CURLM *multi;
+    xfer **active;
+    int n_active;
+    int target;
+    double ref_rate;
+    size_t ram_used;
+    char *auth_header;
+    int journal_fd;
+    double pause_until;
+    uint64_t done_bytes, total_bytes;
+    double win_start;
+    uint64_t win_bytes;
+    double rate;
+    double next_progress;
+    size_t files_done;
+    bool failed;
+    hf_error err;
+    unsigned char *readbuf;
+} fetch;
+
+static void fail(fetch *c, const hf_error *e)
+{
+    if (!c->failed) {
+        c->failed = true;
+        c->err = *e;
+    }
+}
+
+/* ---- journal -------------------------------------------------------------- */
+
+static void journal_line(fetch *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void journal_line(fetch *c, const char *fmt, ...)
+{
+    if (c->journal_fd < 0)
+        return;
+    char line[200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* One write(2) per line with O_APPEND: a kill leaves at most a torn last
+     * line, which replay ignores. */
+    if (n > 0 && write(c->journal_fd, line, (size_t)n) != n) {
+        hf_error e;
+        hf_error_set(&e, HF_ERR_IO, "cannot write the resume journal %s: %s",
+                     c->opt->journal_path, strerror(errno));
+        fail(c, &e);
+    }
+}
+
+static uint64_t chunk_len(const fetch *c, const file_state *fs, size_t k)
+{
+    uint64_t start = (uint64_t)k * c->opt->chunk_size;
+    uint64_t end = start + c->opt->chunk_size;
+    return (end > fs->f->size ? fs->f->size : end) - start;
+}
+
+/* ---- ranges ------------------------------------------------------------------ */
+
+static bool todo_add(file_state *fs, uint64_t start, uint64_t end)
+{
+    if (start >= end)
+        return true;
+    size_t i = 0;
+    while (i < fs->n_todo && fs->todo[i].start < start)
+        i++;
+    /* merge with the previous or next range when they touch */
+    if (i > 0 && fs->todo[i - 1].end == start) {
+        fs->todo[i - 1].end = end;
+        if (i < fs->n_todo && fs->todo[i].start == end) {
+            fs->todo[i - 1].end = fs->todo[i].end;
+            memmove(&fs->todo[i], &fs->todo[i + 1], (fs->n_todo - i - 1) * sizeof *fs->todo);
+            fs->n_todo--;
+        }
+        return true;
+    }
+    if (i < fs->n_todo && fs->todo[i].start == end) {
+        fs->todo[i].start = start;
+        return true;
+    }
+    if (fs->n_todo == fs->cap_todo) {
+        size_t cap = fs->cap_todo ? fs->cap_todo * 2 : 4;
+        span *v = realloc(fs->todo, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->todo = v;
+        fs->cap_todo = cap;
+    }
+    memmove(&fs->todo[i + 1], &fs->todo[i], (fs->n_todo - i) * sizeof *fs->todo);
+    fs->todo[i] = (span){start, end};
+    fs->n_todo++;
+    return true;
+}
+
+static uint64_t todo_bytes(const file_state *fs)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < fs->n_todo; i++)
+        t += fs->todo[i].end - fs->todo[i].start;
+    return t;
+}
+
+/* ---- hashing -------------------------------------------------------------------- */
+
+static void hex(const unsigned char *d, unsigned n, char *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static bool hash_start(file_state *fs)
+{
+    fs->hash_pos = 0;
+    if (!fs->sha256 && !(fs->sha256 = EVP_MD_CTX_new()))
+        return false;
+    if (!EVP_DigestInit_ex(fs->sha256, EVP_sha256(), NULL))
+        return false;
+    if (!fs->f->sha256) {
+        if (!fs->sha1 && !(fs->sha1 = EVP_MD_CTX_new()))
+            return false;
+        char hdr[64];
+        int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)fs->f->size);
+        if (!EVP_DigestInit_ex(fs->sha1, EVP_sha1(), NULL) ||
+            !EVP_DigestUpdate(fs->sha1, hdr, (size_t)n + 1)) /* with the NUL */
+            return false;
+    }
+    return true;
+}
+
+static void hash_bytes(file_state *fs, const void *p, size_t n)
+{
+    EVP_DigestUpdate(fs->sha256, p, n);
+    if (fs->sha1)
+        EVP_DigestUpdate(fs->sha1, p, n);
+    fs->hash_pos += n;
+}
+
+static void restart_file(fetch *c, file_state *fs);
+
+/* The whole file went through the digests: compare with the tree. */
+static void finish_file(fetch *c, file_state *fs)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(fs->sha256, d, &n);
+    hex(d, n, fs->f->computed_sha256);
+    char got[81] = "", *want;
+    const char *kind;
+    if (fs->f->sha256) {
+        strcpy(got, fs->f->computed_sha256);
+        want = (char *)fs->f->sha256;
+        kind = "sha256";
+    } else {
+        EVP_DigestFinal_ex(fs->sha1, d, &n);
+        hex(d, n, got);
+        want = (char *)fs->f->oid;
+        kind = "git blob sha1";
+    }
+    if (strcmp(got, want)) {
+        if (++fs->mismatches <= 1) {
+            /* Bytes can be damaged in transit or by an earlier crash: fetch
+             * the file once more before calling it corrupt. */
+            restart_file(c, fs);
+            return;
+        }
+        hf_error e;
+        hf_error_set(&e, HF_ERR_PROTOCOL,
+                     "%s: %s mismatch after two downloads (expected %.16s..., got %.16s...): the "
+                     "server sends corrupt data; nothing was installed",
+                     fs->f->path, kind, want, got);
+        fail(c, &e);
+        return;
+    }
+    fs->verified = true;
+    c->files_done++;
+    journal_line(c, "V %zu %s\n", fs->index, fs->f->computed_sha256);
+}
+
+static void free_pending(fetch *c, file_state *fs)
+{
+    for (size_t i = 0; i < fs->n_pending; i++) {
+        c->ram_used -= fs->pending[i].cap;
+        free(fs->pending[i].buf);
+    }
+    fs->n_pending = 0;
+}
+
+/* Hashes pending segments that start at the hash position. */
+static void drain(fetch *c, file_state *fs)
+{
+    while (!c->failed && fs->n_pending && fs->pending[0].off == fs->hash_pos) {
+        segment s = fs->pending[0];
+        memmove(&fs->pending[0], &fs->pending[1], (fs->n_pending - 1) * sizeof *fs->pending);
+        fs->n_pending--;
+        if (s.buf) {
+            hash_bytes(fs, s.buf, (size_t)s.len);
+            c->ram_used -= s.cap;
+            free(s.buf);
+            continue;
+        }
+        for (uint64_t done = 0; done < s.len && !c->failed;) {
+            size_t n = s.len - done < READBACK ? (size_t)(s.len - done) : READBACK;
+            hf_error e;
+            if (c->sink->read(c->sink->user, fs->index, s.off + done, c->readbuf, n, &e)) {
+                fail(c, &e);
+                return;
+            }
+            hash_bytes(fs, c->readbuf, n);
+            c->stats->reread_bytes += n;
+            done += n;
+        }
+    }
+    if (!c->failed && !fs->verified && fs->hash_pos == fs->f->size && fs->n_todo == 0 &&
+        fs->active == 0)
+        finish_file(c, fs);
+}
+
+/* Keeps bytes that arrived ahead of the hash position. */
+static bool stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len)
+{
+    /* the segment that ends where these bytes start, if any */
+    size_t i = fs->n_pending;
+    while (i > 0 && fs->pending[i - 1].off > off)
+        i--;
+    if (i > 0) {
+        segment *s = &fs->pending[i - 1];
+        if (s->off + s->len == off) {
+            if (!s->buf && c->ram_used + len > c->opt->ram_budget) {
+                s->len += len; /* stays on disk only */
+                return true;
+            }
+            if (s->buf && s->len + len <= SEG_MAX) {
+                if (s->len + len > s->cap) {
+                    size_t cap = s->cap * 2;
+                    while (cap < s->len + len)
+                        cap *= 2;
+                    if (cap > SEG_MAX)
+                        cap = SEG_MAX;
+                    if (c->ram_used + (cap - s->cap) <= c->opt->ram_budget) {
+                        unsigned char *b = realloc(s->buf, cap);
+                        if (!b)
+                            return false;
+                        c->ram_used += cap - s->cap;
+                        s->buf = b;
+                        s->cap = cap;
+                    }
+                }
+                if (s->len + len <= s->cap) {
+                    memcpy(s->buf + s->len, data, len);
+                    s->len += len;
+                    return true;
+                }
+            }
+        }
+    }
+    if (fs->n_pending == fs->cap_pending) {
+        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
+        segment *v = realloc(fs->pending, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->pending = v;
+        fs->cap_pending = cap;
+    }
+    segment s = {off, len, NULL, 0};
+    size_t cap = len < 65536 ? 65536 : len;
+    if (cap <= SEG_MAX && c->ram_used + cap <= c->opt->ram_budget) {
+        s.buf = malloc(cap);
+        if (s.buf) {
+            memcpy(s.buf, data, len);
+            s.cap = cap;
+            c->ram_used += cap;
+        }
+    }
+    memmove(&fs->pending[i + 1], &fs->pending[i], (fs->n_pending - i) * sizeof *fs->pending);
+    fs->pending[i] = s;
+    fs->n_pending++;
+    return true;
+}
+
+/* Records bytes that are in the sink from an earlier run, to be read back
+ * and hashed when the hash position reaches them. */
+static bool pending_disk(file_state *fs, uint64_t off, uint64_t len)
+{
+    if (fs->n_pending && fs->pending[fs->n_pending - 1].off + fs->pending[fs->n_pending - 1].len == off &&
+        !fs->pending[fs->n_pending - 1].buf) {
+        fs->pending[fs->n_pending - 1].len += len;
+        return true;
+    }
+    if (fs->n_pending == fs->cap_pending) {
+        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
+        segment *v = realloc(fs->pending, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->pending = v;
+        fs->cap_pending = cap;
+    }
+    fs->pending[fs->n_pending++] = (segment){off, len, NULL, 0};
+    return true;
+}
+
+/* Journal chunks that are now complete. */
+static void account(fetch *c, file_state *fs, uint64_t off, uint64_t len)
+{
+    uint64_t cs = c->opt->chunk_size;
+    while (len) {
+        size_t k = (size_t)(off / cs);
+        uint64_t in_chunk = (k + 1) * cs - off;
+        uint64_t n = len < in_chunk ? len : in_chunk;
+        fs->chunk_bytes[k] += n;
+        if (fs->chunk_bytes[k] == chunk_len(c, fs, k))
+            journal_line(c, "C %zu %zu\n", fs->index, k);
+        off += n;
+        len -= n;
+    }
+}
+
+/* Forgets everything about a file and fetches it again from scratch. */
+static void restart_file(fetch *c, file_state *fs)
+{
+    free_pending(c, fs);
+    fs->n_todo = 0;
+    for (size_t k = 0; k < fs->n_chunks; k++)
+        fs->chunk_bytes[k] = 0;
+    c->done_bytes -= fs->f->size;
+    journal_line(c, "R %zu\n", fs->index);
+    free(fs->url);
+    fs->url = NULL;
+    if (!hash_start(fs) || !todo_add(fs, 0, fs->f->size)) {
+        hf_error e;
+        hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
+        fail(c, &e);
+    }
+}
+
+/* ---- transfers --------------------------------------------------------------- */
+
+static char *trim_copy(const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    return strndup(v, n);
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    size_t n = size * nmemb;
+    const char *colon = memchr(data, ':', n);
+    if (!colon)
+        return n;
+    size_t klen = (size_t)(colon - data);
+    char *v = trim_copy(colon + 1, n - klen - 1);
+    if (!v)
+        return n;
+#define IS(h) (klen == sizeof(h) - 1 && !strncasecmp(data, h, klen))
+    if (IS("location")) {
+        free(x->location);
+        x->location = v;
+        v = NULL;
+    } else if (IS("x-error-code")) {
+        free(x->x_error_code);
+        x->x_error_code = v;
+        v = NULL;
+    } else if (IS("x-error-message")) {
+        free(x->x_error_message);
+        x->x_error_message = v;
+        v = NULL;
+    } else if (IS("content-range")) {
+        unsigned long long a, b, t;
+        if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+            x->have_cr = true;
+            x->cr_start = a;
+            x->cr_total = t;
+        }
+    } else if (IS("x-linked-size")) {
+        x->linked_size = strtoll(v, NULL, 10);
+    } else if (IS("retry-after")) {
+        char *end;
+        double s = strtod(v, &end);
+        if (end != v && s >= 0)
+            x->retry_after = s;
+    } else if (IS("ratelimit")) {
+        const char *r = strstr(v, "r="), *t = strstr(v, "t=");
+        if (r)
+            x->rl_remaining = strtol(r + 2, NULL, 10);
+        if (t)
+            x->rl_reset = strtod(t + 2, NULL);
+    }
+#undef IS
+    free(v);
+    return n;
+}
+
+static bool check_response(xfer *x)
+{
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    if (x->status == 206)
+        return x->have_cr && x->cr_start == x->pos && x->cr_total == x->fs->f->size;
+    /* a server that ignores Range may still send the whole file */
+    return x->status == 200 && x->pos == 0 && x->end == x->fs->f->size;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    xfer *x = userp;
+    fetch *c = x->c;
+    size_t n = size * nmemb;
+    if (!x->checked) {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+        if (x->status >= 300 || x->status < 200) {
+            /* redirect or error text: not file data */
+            x->discarded += n;
+            return x->discarded > MAX_ERROR_BODY ? 0 : n;
+        }
+        if (!check_response(x)) {
+            x->overrun = true; /* wrong range or size: retried, then reported */
+            return 0;
+        }
+        x->checked = true;
+    }
+    if (c->failed)
+        return 0;
+    uint64_t room = x->stop_at - x->pos;
+    size_t take = n <= room ? n : (size_t)room;
+    if (take) {
+        file_state *fs = x->fs;
+        hf_error e;
+        if (c->sink->write(c->sink->user, fs->index, x->pos, data, take, &e)) {
+            fail(c, &e);
+            return 0;
+        }
+        if (x->pos == fs->hash_pos) {
+            hash_bytes(fs, data, take);
+        } else if (!stash(c, fs, x->pos, data, take)) {
+            hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
+            fail(c, &e);
+            return 0;
+        }
+        account(c, fs, x->pos, take);
+        x->pos += take;
+        c->done_bytes += take;
+        c->win_bytes += take;
+        c->stats->downloaded_bytes += take;
+        x->last_byte = hf_http_now();
+        if (x->pos == fs->hash_pos || fs->n_pending)
+            drain(c, fs);
+    }
+    if (take < n) {
+        if (x->stop_at < x->end)
+            x->stopped = true; /* the rest was handed to another transfer */
+        else
+            x->overrun = true; /* more bytes than asked for */
+        return 0;
+    }
+    return n;
+}
+
+static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
+{
+    xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return false;
+    x->c = c;
+    x->fs = fs;
+    x->pos = start;
+    x->stop_at = x->end = end;
+    x->linked_size = -1;
+    x->retry_after = x->rl_reset = -1;
+    x->rl_remaining = -1;
+    if (fs->url) {
+        x->url = strdup(fs->url);
+    } else {
+        hf_buf u;
+        hf_buf_init(&u, 0);
+        hf_buf_printf(&u, "%s/%s%s/resolve/%s/", c->opt->endpoint,
+                      hf_repo_type_prefix(c->opt->repo_type), c->opt->repo_id, c->opt->commit);
+        for (const char *p = fs->f->path; *p;) {
+            size_t seg = strcspn(p, "/");
+            char *part = strndup(p, seg);
+            char *esc = part ? hf_http_escape(part) : NULL;
+            hf_buf_puts(&u, esc ? esc : "");
+            free(part);
+            free(esc);
+            p += seg;
+            if (*p == '/') {
+                hf_buf_puts(&u, "/");
+                p++;
+            }
+        }
+        x->url = u.overflow ? NULL : hf_buf_steal(&u);
+        hf_buf_free(&u);
+    }
+    CURL *e = x->url ? curl_easy_init() : NULL;
+    if (!e) {
+        free(x->url);
+        free(x);
+        return false;
+    }
+    x->via_cdn = !hf_http_same_origin(x->url, c->opt->endpoint);
+    if (c->auth_header && !x->via_cdn)
+        x->hdrs = curl_slist_append(x->hdrs, c->auth_header);
+    char range[64];
+    snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)start,
+             (unsigned long long)end - 1);
+    curl_easy_setopt(e, CURLOPT_URL, x->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->opt->user_agent ? c->opt->user_agent : "hfhub");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_RANGE, range);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    x->easy = e;
+    x->last_byte = hf_http_now();
+    curl_multi_add_handle(c->multi, e);
+    c->active[c->n_active++] = x;
+    fs->active++;
+    c->stats->requests++;
+    if (c->n_active > c->stats->max_connections_used)
+        c->stats->max_connections_used = c->n_active;
+    return true;
+}
+
+static void free_xfer(fetch *c, xfer *x)
+{
+    for (int i = 0; i < c->n_active; i++)
+        if (c->active[i] == x) {
+            c->active[i] = c->active[--c->n_active];
+            break;
+        }
+    curl_multi_remove_handle(c->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->hdrs);
+    x->fs->active--;
+    free(x->url);
+    free(x->location);
+    free(x->x_error_code);
+    free(x->x_error_message);
+    free(x);
+}
+
+/* ---- scheduling -------------------------------------------------------------- */
+
+/* Takes [start, end) off the front of fs's first todo range. */
+static void take_span(fetch *c, file_state *fs, uint64_t *start, uint64_t *end)
+{
+    span *s = &fs->todo[0];
+    *start = s->start;
+    uint64_t len = s->end - s->start;
+    if (len > c->opt->span_max)
+        len = c->opt->span_max;
+    *end = s->start + len;
+    s->start = *end;
+    if (s->start == s->end) {
+        memmove(&fs->todo[0], &fs->todo[1], (fs->n_todo - 1) * sizeof *fs->todo);
+        fs->n_todo--;
+    }
+}
+
+static bool start_next(fetch *c, double now)
+{
+    /* 1. the head of a file nobody works on, largest files first */
+    for (size_t k = 0; k < c->n; k++) {
+        file_state *fs = &c->files[c->order[k]];
+        if (fs->n_todo && fs->active == 0 && fs->not_before <= now) {
+            uint64_t a, b;
+            take_span(c, fs, &a, &b);
+            return start_xfer(c, fs, a, b);
+        }
+    }
+    /* 2. further into the file with the most left to fetch */
+    file_state *best = NULL;
+    uint64_t best_left = 0;
+    for (size_t k = 0; k < c->n; k++) {
+        file_state *fs = &c->files[c->order[k]];
+        uint64_t left = todo_bytes(fs);
+        if (left > best_left && fs->not_before <= now) {
+            best = fs;
+            best_left = left;
+        }
+    }
+    if (best) {
+        uint64_t a, b;
+        take_span(c, best, &a, &b);
+        return start_xfer(c, best, a, b);
+    }
+    /* 3. split the running transfer with the most left */
+    xfer *big = NULL;
+    for (int i = 0; i < c->n_active; i++) {
+        xfer *x = c->active[i];
+        if (x->checked && x->stop_at - x->pos >= 2 * MIN_SPLIT &&
+            (!big || x->stop_at - x->pos > big->stop_at - big->pos))
+            big = x;
+    }
+    if (big) {
+        uint64_t mid = big->pos + (big->stop_at - big->pos) / 2;
+        mid -= mid % 65536;
+        if (mid > big->pos) {
+            uint64_t old = big->stop_at;
+            big->stop_at = mid;
+            return start_xfer(c, big->fs, mid, old);
+        }
+    }
+    return false;
+}
+
+/* ---- completion ----------------------------------------------------------------- */
+
+static void hub_error(fetch *c, xfer *x)
+{
+    hf_error e;
+    const char *code = x->x_error_code ? x->x_error_code : "";
+    const char *msg = x->x_error_message ? x->x_error_message : "";
+    if (!strcmp(code, "GatedRepo"))
+        hf_error_set(&e, HF_ERR_AUTH,
+                     "%s is gated: %s. Accept its conditions on the Hub and set HF_TOKEN to a token "
+                     "of an approved account",
+                     c->opt->repo_id, msg);
+    else if (!strcmp(code, "EntryNotFound"))
+        hf_error_set(&e, HF_ERR_NOT_FOUND, "%s: %s not found at commit %.12s", c->opt->repo_id,
+                     x->fs->f->path, c->opt->commit);
+    else if (x->status == 401)
+        hf_error_set(&e, HF_ERR_AUTH,
+                     "%s: the Hub refused the download (401: %s); check HF_TOKEN", c->opt->repo_id,
+                     msg);
+    else
+        hf_error_set(&e, x->status == 404 ? HF_ERR_NOT_FOUND : HF_ERR_HTTP,
+                     "%s: downloading %s failed with HTTP %ld (%s)", c->opt->repo_id,
+                     x->fs->f->path, x->status, msg);
+    fail(c, &e);
+}
+
+static void give_back(fetch *c, xfer *x)
+{
+    if (!todo_add(x->fs, x->pos, x->stop_at)) {
+        hf_error e;
+        hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
+        fail(c, &e);
+    }
+}
+
+static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
+{
+    file_state *fs = x->fs;
+    if (!x->checked || cc != CURLE_OK)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    long s = x->status;
+
+    if (x->stopped || (cc == CURLE_OK && x->checked && x->pos == x->stop_at)) {
+        fs->failures = 0;
+        free_xfer(c, x);
+        drain(c, fs);
+        return;
+    }
+    if (cc == CURLE_OK && s >= 300 && s < 400 && x->location) {
+        /* the Hub points at the bytes: the CDN for LFS files, resolve-cache
+         * for small ones. The next request goes there, with the token only
+         * if it stays on the Hub's origin. */
+        CURLU *u = curl_url();
+        char *next = NULL;
+        if (u && curl_url_set(u, CURLUPART_URL, x->url, 0) == CURLUE_OK &&
+            curl_url_set(u, CURLUPART_URL, x->location, 0) == CURLUE_OK)
+            curl_url_get(u, CURLUPART_URL, &next, 0);
+        curl_url_cleanup(u);
+        if (x->linked_size >= 0 && (uint64_t)x->linked_size != fs->f->size) {
+            hf_error e;
+            hf_error_set(&e, HF_ERR_PROTOCOL,
+                         "%s: the Hub says %s has %lld bytes, its file list said %llu",
+                         c->opt->repo_id, fs->f->path, x->linked_size,
+                         (unsigned long long)fs->f->size);
+            fail(c, &e);
+        } else if (!next || ++fs->reresolves > 20) {
+            hf_error e;
+            hf_error_set(&e, HF_ERR_PROTOCOL, "%s: too many or invalid redirects for %s",
+                         c->opt->repo_id, fs->f->path);
+            fail(c, &e);
+        } else {
+            free(fs->url);
+            fs->url = strdup(next);
+        }
+        curl_free(next);
+        give_back(c, x);
+        free_xfer(c, x);
+        return;
+    }
+    if (cc == CURLE_OK && x->via_cdn && (s == 403 || s == 410)) {
+        /* the signed URL expired: ask the Hub for a new one */
+        c->stats->reresolves++;
+        free(fs->url);
+        fs->url = NULL;
+        if (++fs->reresolves > 20) {
+            hf_error e;
+            hf_error_set(&e, HF_ERR_HTTP, "%s: the CDN keeps refusing %s (HTTP %ld)",
+                         c->opt->repo_id, fs->f->path, s);
+            fail(c, &e);
+        }
+        give_back(c, x);
+        free_xfer(c, x);
+        return;
+    }
+    if (cc == CURLE_OK && !x->via_cdn && (s == 401 || s == 403 || s == 404 || s == 416)) {
+        hub_error(c, x);
+        give_back(c, x);
+        free_xfer(c, x);
+        return;
+    }
+    /* Anything else is worth another try: a dropped or truncated transfer,
+     * 408/429/5xx, a wrong range. */
+    double delay = (double)c->opt->retry_base_ms / 1000.0 * (double)(1 << (fs->failures < 4 ? fs->failures : 4));
+    if (s == 429 && x->rl_remaining == 0 && x->rl_reset >= 0)
+        delay = x->rl_reset + 1;
+    else if (x->retry_after >= 0)
+        delay = x->retry_after;
+    if (s == 429 || s == 503) {
+        /* the server says slow down: fewer connections, and a pause */
+        c->target = c->target / 2 > 1 ? c->target / 2 : 1;
+        c->ref_rate = 0;
+        if (now + delay > c->pause_until)
+            c->pause_until = now + delay;
+    }
+    fs->not_before = now + delay;
+    c->stats->retries++;
+    if (++fs->failures > c->opt->max_failures) {
+        hf_error e;
+        if (cc != CURLE_OK && !x->overrun)
+            hf_error_set(&e, HF_ERR_NETWORK, "%s: giving up on %s after %d attempts: %s",
+                         c->opt->repo_id, fs->f->path, fs->failures, curl_easy_strerror(cc));
+        else if (x->overrun)
+            hf_error_set(&e, HF_ERR_PROTOCOL,
+                         "%s: giving up on %s after %d attempts: the server does not answer the "
+                         "range requested (HTTP %ld)",
+                         c->opt->repo_id, fs->f->path, fs->failures, s);
+        else
+            hf_error_set(&e, s == 429 ? HF_ERR_RATE_LIMIT : HF_ERR_SERVER,
+                         "%s: giving up on %s after %d attempts: HTTP %ld%s%s", c->opt->repo_id,
+                         fs->f->path, fs->failures, s, x->x_error_message ? ": " : "",
+                         x->x_error_message ? x->x_error_message : "");
+        fail(c, &e);
+    }
+    give_back(c, x);
+    free_xfer(c, x);
+}
+
+/* ---- set-up ----------------------------------------------------------------- */
+
+static hf_code replay_journal(fetch *c, hf_error *err)
+{
+    const hf_fetch_options *o = c->opt;
+    c->journal_fd = open(o->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (c->journal_fd < 0)
+        return hf_error_set(err, HF_ERR_IO, "cannot open the resume journal %s: %s",
+                            o->journal_path, strerror(errno));
+    FILE *f = fdopen(dup(c->journal_fd), "r");
+    if (!f)
+        return hf_error_set(err, HF_ERR_IO, "cannot read the resume journal");
+    char line[256], header[256];
+    snprintf(header, sizeof header, "hfhub-journal 1 %s\n", o->journal_key ? o->journal_key : "");
+    bool valid = fgets(line, sizeof line, f) && !strcmp(line, header);
+    while (valid && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (!len || line[len - 1] != '\n')
+            break; /* torn last line */
+        size_t i, k;
+        char sha[80];
+        if (sscanf(line, "C %zu %zu", &i, &k) == 2 && i < c->n && k < c->files[i].n_chunks) {
+            c->files[i].chunk_bytes[k] = chunk_len(c, &c->files[i], k);
+        } else if (sscanf(line, "V %zu %64s", &i, sha) == 2 && i < c->n && strlen(sha) == 64) {
+            c->files[i].verified = true;
+            memcpy(c->files[i].f->computed_sha256, sha, 65);
+        } else if (sscanf(line, "R %zu", &i) == 1 && i < c->n) {
+            c->files[i].verified = false;
+            memset(c->files[i].chunk_bytes, 0, c->files[i].n_chunks * sizeof(uint64_t));
+        }
+    }
+    fclose(f);
+    if (!valid) {
+        for (size_t i = 0; i < c->n; i++) {
+            c->files[i].verified = false;
+            memset(c->files[i].chunk_bytes, 0, c->files[i].n_chunks * sizeof(uint64_t));
+        }
+        if (ftruncate(c->journal_fd, 0) || write(c->journal_fd, header, strlen(header)) < 0)
+            return hf_error_set(err, HF_ERR_IO, "cannot write the resume journal %s: %s",
+                                o->journal_path, strerror(errno));
+    }
+    return HF_OK;
+}
+
+/* From the journal's state: what is left to fetch, and what to hash from disk. */
+static hf_code plan_file(fetch *c, file_state *fs)
+{
+    if (fs->verified) {
+        fs->hash_pos = fs->f->size;
+        c->done_bytes += fs->f->size;
+        fs->resumed = fs->f->size;
+        c->files_done++;
+        return HF_OK;
+    }
+    for (size_t k = 0; k < fs->n_chunks; k++) {
+        uint64_t a = (uint64_t)k * c->opt->chunk_size, b = a + chunk_len(c, fs, k);
+        if (fs->chunk_bytes[k] == b - a) {
+            /* on disk from an earlier run: hash it when the hash gets there */
+            if (!pending_disk(fs, a, b - a))
+                return HF_ERR_NOMEM;
+            fs->resumed += b - a;
+        } else {
+            fs->chunk_bytes[k] = 0;
+            if (!todo_add(fs, a, b))
+                return HF_ERR_NOMEM;
+        }
+    }
+    c->done_bytes += fs->resumed;
+    return HF_OK;
+}
+
+static int cmp_size_desc(const void *a, const void *b, void *arg)
+{
+    const file_state *fs = arg;
+    uint64_t x = fs[*(const size_t *)a].f->size, y = fs[*(const size_t *)b].f->size;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void report(fetch *c, double now, bool force)
+{
+    if (!c->opt->progress || (!force && now < c->next_progress))
+        return;
+    c->next_progress = now + 1.0;
+    hf_fetch_progress p = {.done_bytes = c->done_bytes,
+                           .total_bytes = c->total_bytes,
+                           .resumed_bytes = c->stats->resumed_bytes,
+                           .rate = c->rate,
+                           .connections = c->n_active,
+                           .target = c->target,
+                           .files_done = c->files_done,
+                           .files_total = c->n};
+    c->opt->progress(c->opt->progress_user, &p);
+}
+
+/* Adds connections while that makes the download faster. */
+static void adapt(fetch *c, double now, bool work_left)
+{
+    double dt = now - c->win_start;
+    if (dt < 2.0)
+        return;
+    double rate = (double)c->win_bytes / dt;
+    c->rate = rate;
+    c->win_start = now;
+    c->win_bytes = 0;
+    bool saturated = c->n_active >= c->target && work_left;
+    if (saturated && c->target < c->opt->max_connections && rate > c->ref_rate * 1.10) {
+        c->ref_rate = rate;
+        int step = c->target / 2 > 1 ? c->target / 2 : 1;
+        c->target = c->target + step > c->opt->max_connections ? c->opt->max_connections
+                                                               : c->target + step;
+    } else if (rate > c->ref_rate) {
+        c->ref_rate = rate;
+    }
+}
+
+#define SET_DEFAULT(field, value)                                                            \
+    if (!o.field)                                                                            \
+    o.field = (value)
+
+hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt_in,
+                     const hf_fetch_sink *sink, hf_fetch_stats *stats, hf_error *err)
+{
+    hf_fetch_options o = *opt_in;
+    SET_DEFAULT(max_connections, 16);
+    SET_DEFAULT(initial_connections, 4);
+    SET_DEFAULT(chunk_size, (uint64_t)8 << 20);
+    SET_DEFAULT(span_max, (uint64_t)64 << 20);
+    SET_DEFAULT(ram_budget, (size_t)24 << 20);
+    SET_DEFAULT(stall_timeout, 20.0);
+    SET_DEFAULT(max_failures, 8);
+    SET_DEFAULT(retry_base_ms, 1000);
+    if (o.initial_connections > o.max_connections)
+        o.initial_connections = o.max_connections;
+    memset(stats, 0, sizeof *stats);
+
+    fetch c = {.opt = &o, .sink = sink, .stats = stats, .n = n, .journal_fd = -1};
+    c.files = calloc(n ? n : 1, sizeof *c.files);
+    c.order = calloc(n ? n : 1, sizeof *c.order);
+    c.active = calloc((size_t)o.max_connections + 1, sizeof *c.active);
+    c.readbuf = malloc(READBACK);
+    c.multi = curl_multi_init();
+    hf_code rc = HF_OK;
+    if (!c.files || !c.order || !c.active || !c.readbuf || !c.multi) {
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* One TCP connection per transfer: CDNs cap each connection, so streams
+     * multiplexed on one HTTP/2 connection would share one cap. */
+    curl_multi_setopt(c.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    if (o.token && *o.token) {
+        size_t len = strlen(o.token) + 32;
+        if ((c.auth_header = malloc(len)))
+            snprintf(c.auth_header, len, "Authorization: Bearer %s", o.token);
+    }
+    for (size_t i = 0; i < n; i++) {
+        file_state *fs = &c.files[i];
+        fs->f = &files[i];
+        fs->index = i;
+        fs->n_chunks = (size_t)((files[i].size + o.chunk_size - 1) / o.chunk_size);
+        fs->chunk_bytes = calloc(fs->n_chunks ? fs->n_chunks : 1, sizeof *fs->chunk_bytes);
+        c.order[i] = i;
+        c.total_bytes += files[i].size;
+        if (!fs->chunk_bytes || !hash_start(fs)) {
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    qsort_r(c.order, n, sizeof *c.order, cmp_size_desc, c.files);
+    if (o.journal_path && (rc = replay_journal(&c, err)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (plan_file(&c, &c.files[i])) {
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        stats->resumed_bytes += c.files[i].resumed;
+        drain(&c, &c.files[i]); /* resumed prefixes, and empty files */
+    }
+    c.target = o.initial_connections;
+    c.win_start = hf_http_now();
+
+    while (!c.failed && c.files_done < n) {
+        double now = hf_http_now();
+        while (!c.failed && c.n_active < c.target && now >= c.pause_until && start_next(&c, now))
+            ;
+        int running;
+        curl_multi_perform(c.multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(c.multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            xfer *x = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            finish_xfer(&c, x, m->data.result, hf_http_now());
+        }
+        now = hf_http_now();
+        for (int i = 0; i < c.n_active; i++) {
+            xfer *x = c.active[i];
+            if (now - x->last_byte > o.stall_timeout) {
+                /* no byte for too long: replace the connection */
+                stats->stalls++;
+                c.target = c.target / 2 > 1 ? c.target / 2 : 1;
+                c.ref_rate = 0;
+                if (++x->fs->stalls > 50) {
+                    hf_error e;
+                    hf_error_set(&e, HF_ERR_NETWORK, "%s: %s keeps stalling; giving up",
+                                 o.repo_id, x->fs->f->path);
+                    fail(&c, &e);
+                }
+                give_back(&c, x);
+                free_xfer(&c, x);
+                i--;
+            }
+        }
+        bool work_left = false;
+        for (size_t i = 0; i < n && !work_left; i++)
+            work_left = c.files[i].n_todo > 0;
+        adapt(&c, now, work_left);
+        report(&c, now, false);
+        /* nothing running and nothing startable: files waiting for a retry */
+        if (c.n_active == 0 && !c.failed && c.files_done < n) {
+            bool startable = false;
+            for (size_t i = 0; i < n; i++)
+                if (c.files[i].n_todo)
+                    startable = true;
+            if (!startable) {
+                hf_error e;
+                hf_error_set(&e, HF_ERR_PROTOCOL, "internal error: download stalled with nothing to fetch");
+                fail(&c, &e);
+                break;
+            }
+        }
+        curl_multi_poll(c.multi, NULL, 0, 100, NULL);
+    }
+    report(&c, hf_http_now(), true);
+    if (c.failed) {
+        *err = c.err;
+        rc = err->code;
+    }
+out:
+    while (c.n_active)
+        free_xfer(&c, c.active[c.n_active - 1]);
+    for (size_t i = 0; c.files && i < n; i++) {
+        free_pending(&c, &c.files[i]);
+        free(c.files[i].pending);
+        free(c.files[i].todo);
+        free(c.files[i].chunk_bytes);
+        free(c.files[i].url);
+        EVP_MD_CTX_free(c.files[i].sha256);
+        EVP_MD_CTX_free(c.files[i].sha1);
+    }
+    if (c.journal_fd >= 0)
+        close(c.journal_fd);
+    if (c.multi)
+        curl_multi_cleanup(c.multi);
+    if (c.auth_header) {
+        memset(c.auth_header, 0, strlen(c.auth_header));
+        free(c.auth_header);
+    }
+    free(c.files);
+    free(c.order);
+    free(c.active);
+    free(c.readbuf);
+    return rc;
+}
