@@ -16,7 +16,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 LIB_SRC  := $(wildcard lib/*.c)
 TOOL_COMMON := src/tool_common.c
-PROGRAMS := hf_catalog hfhub_monitor
+PROGRAMS := hf_catalog hfhub_monitor hfhub_downloader
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
@@ -41,6 +41,10 @@ build/bin/hf_catalog: build/obj/src/tool_catalog.o build/obj/src/tool_common.o $
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
 
+build/bin/hfhub_downloader: build/obj/src/tool_downloader.o $(LIB_SRC:%.c=build/obj/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
 build/bin/hfhub_monitor: build/obj/src/tool_monitor.o build/obj/src/tool_common.o $(LIB_SRC:%.c=build/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
@@ -53,6 +57,10 @@ build/check/obj/%.o: %.c $(wildcard lib/*.h src/*.h tests/unit/*.h)
 	$(CC) $(CHECK_CFLAGS) -Itests/unit -c $< -o $@
 
 build/check/bin/hf_catalog: build/check/obj/src/tool_catalog.o build/check/obj/src/tool_common.o $(LIB_SRC:%.c=build/check/obj/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+build/check/bin/hfhub_downloader: build/check/obj/src/tool_downloader.o $(LIB_SRC:%.c=build/check/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 

@@ -38,8 +38,8 @@ hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err)
         free(endpoint);
         return rc;
     }
-    char ua[128];
-    snprintf(ua, sizeof ua, "hfhub/%s; %s", HFHUB_VERSION, curl_version());
+    char *ua = c->user_agent;
+    snprintf(c->user_agent, sizeof c->user_agent, "hfhub/%s; %s", HFHUB_VERSION, curl_version());
     hf_http_options opt = {
         .endpoint = endpoint,
         .token = token,
@@ -51,7 +51,7 @@ hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err)
     };
     rc = hf_http_new(&opt, &c->http, err);
     bool has_token = token != NULL;
-    hf_token_free(token);
+    c->token = token;
     if (!rc)
         rc = hf_hub_init(&c->hub, endpoint, has_token, c->http, err);
     if (!rc)
@@ -66,6 +66,7 @@ void hf_client_close(hf_client *c)
 {
     hf_cache_close(&c->cache);
     hf_hub_clear(&c->hub);
+    hf_token_free(c->token);
     hf_http_free(c->http);
     memset(c, 0, sizeof *c);
 }

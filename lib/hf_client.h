@@ -18,6 +18,8 @@ typedef struct {
     hf_http *http;
     hf_hub hub;
     hf_cache cache;
+    char *token;        /* for the download engine; NULL when anonymous */
+    char user_agent[128];
 } hf_client;
 
 /* timeout_s: overall deadline from now (0 = none). */

@@ -1,0 +1,685 @@
+/* Imports (see hf_import.h): planning, the two sinks (directory tree and
+ * qcow2 image), and the steps that make DEST appear only when complete. */
+#define _GNU_SOURCE /* syncfs */
+#include "hf_import.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "hf_buf.h"
+#include "hf_ext4.h"
+#include "hf_manifest.h"
+#include "hf_model.h"
+#include "hf_qcow2.h"
+#include "hf_select.h"
+#include "hf_sizing.h"
+
+#define IMAGE_LABEL "hfhub-model"
+
+/* ---- planning ------------------------------------------------------------------ */
+
+void hf_import_plan_free(hf_import_plan *p)
+{
+    hf_address_clear(&p->address);
+    hf_repo_tree_free(&p->tree);
+    free(p->files);
+    free(p->source);
+    memset(p, 0, sizeof *p);
+}
+
+hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_override,
+                            hf_import_plan *p, hf_error *err)
+{
+    memset(p, 0, sizeof *p);
+    hf_code rc = hf_address_parse(source, &p->address, err);
+    if (rc)
+        return rc;
+    if (!(p->source = strdup(source))) {
+        hf_address_clear(&p->address);
+        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    }
+    p->format = format_override != HF_FORMAT_DEFAULT ? format_override
+                : p->address.format != HF_FORMAT_DEFAULT ? p->address.format
+                                                         : HF_FORMAT_QCOW2;
+    char commit[41];
+    char *last_modified = NULL;
+    rc = hf_repo_resolve_commit(&cl->hub, p->address.type, p->address.repo_id,
+                                p->address.revision, commit, &last_modified, err);
+    if (!rc)
+        rc = hf_repo_tree_list(&cl->hub, p->address.type, p->address.repo_id, commit, &p->tree,
+                               err);
+    if (rc) {
+        free(last_modified);
+        hf_import_plan_free(p);
+        return rc;
+    }
+    p->tree.last_modified = last_modified;
+
+    size_t n = p->tree.n;
+    const char **paths = calloc(n ? n : 1, sizeof *paths);
+    bool *sel = calloc(n ? n : 1, sizeof *sel);
+    p->files = calloc(n ? n : 1, sizeof *p->files);
+    hf_sized_file *sized = calloc(n ? n : 1, sizeof *sized);
+    if (!paths || !sel || !p->files || !sized) {
+        free(paths);
+        free(sel);
+        free(sized);
+        hf_import_plan_free(p);
+        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        paths[i] = p->tree.files[i].path;
+    hf_select_rules rules = {hf_strlist_view(&p->address.include),
+                             hf_strlist_view(&p->address.exclude)};
+    hf_select_files(paths, n, &rules, sel);
+    for (size_t i = 0; i < n; i++) {
+        if (!sel[i])
+            continue;
+        if (!strcmp(paths[i], HF_MANIFEST_PATH) || !strncmp(paths[i], ".hfhub/", 7))
+            continue; /* our own name space inside the result */
+        hf_repo_file *t = &p->tree.files[i];
+        p->files[p->n_files] = (hf_fetch_file){.path = t->path,
+                                               .size = t->size,
+                                               .oid = t->oid,
+                                               .sha256 = t->lfs ? t->sha256 : NULL};
+        sized[p->n_files] = (hf_sized_file){t->path, t->size};
+        p->files_bytes += t->size;
+        p->n_files++;
+    }
+    p->stored_bytes = p->format == HF_FORMAT_QCOW2 ? hf_sizing_ext4_bytes(sized, p->n_files)
+                                                   : hf_sizing_dir_bytes(sized, p->n_files);
+    free(paths);
+    free(sel);
+    free(sized);
+    if (p->n_files == 0) {
+        hf_error_set(err, HF_ERR_INVALID,
+                     "%s: no file to import at commit %.12s (check include/exclude)",
+                     p->address.repo_id, p->tree.commit);
+        hf_import_plan_free(p);
+        return HF_ERR_INVALID;
+    }
+    return HF_OK;
+}
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static char *path_with(const char *dest, const char *suffix)
+{
+    size_t n = strlen(dest) + strlen(suffix) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s", dest, suffix);
+    return s;
+}
+
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* Space check before anything is downloaded. */
+static hf_code check_space(const char *dest, uint64_t need, uint64_t present, hf_error *err)
+{
+    char *dir = parent_dir(dest);
+    struct statvfs sv;
+    hf_code rc = HF_OK;
+    if (!dir)
+        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    if (statvfs(dir, &sv)) {
+        rc = hf_error_set(err, HF_ERR_IO, "cannot inspect %s: %s", dir, strerror(errno));
+    } else {
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        uint64_t missing = need > present ? need - present : 0;
+        if (avail < missing)
+            rc = hf_error_set(err, HF_ERR_IO,
+                              "not enough space in %s: the import needs %llu MB more, %llu MB are "
+                              "free; free some space or choose another datastore",
+                              dir, (unsigned long long)(missing >> 20),
+                              (unsigned long long)(avail >> 20));
+    }
+    free(dir);
+    return rc;
+}
+
+static uint64_t disk_usage(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) ? 0 : (uint64_t)st.st_blocks * 512;
+}
+
+/* Journal key: what must be identical for a resume to be valid. */
+static void journal_key(const hf_import_plan *p, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    char head[400];
+    int len = snprintf(head, sizeof head, "%d\n%s\n%s\n%d\n", (int)p->address.type,
+                       p->address.repo_id, p->tree.commit, (int)p->format);
+    EVP_DigestUpdate(ctx, head, (size_t)len);
+    for (size_t i = 0; i < p->n_files; i++) {
+        char line[100];
+        int l = snprintf(line, sizeof line, "\n%llu %s\n", (unsigned long long)p->files[i].size,
+                         p->files[i].oid);
+        EVP_DigestUpdate(ctx, p->files[i].path, strlen(p->files[i].path));
+        EVP_DigestUpdate(ctx, line, (size_t)l);
+    }
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* True when the journal at path was written for this key. */
+static bool journal_matches(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[256], want[256];
+    snprintf(want, sizeof want, "hfhub-journal 1 %s\n", key);
+    bool ok = fgets(line, sizeof line, f) && !strcmp(line, want);
+    fclose(f);
+    return ok;
+}
+
+static hf_code remove_tree(const char *path, hf_error *err)
+{
+    /* Work directories hold only what we created: plain files and dirs. */
+    struct stat st;
+    if (lstat(path, &st))
+        return errno == ENOENT ? HF_OK
+                               : hf_error_set(err, HF_ERR_IO, "cannot inspect %s: %s", path,
+                                              strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) ? hf_error_set(err, HF_ERR_IO, "cannot remove %s: %s", path,
+                                           strerror(errno))
+                            : HF_OK;
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return hf_error_set(err, HF_ERR_IO, "cannot list %s", path);
+    }
+    struct dirent *e;
+    hf_code rc = HF_OK;
+    while (!rc && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *child = malloc(strlen(path) + strlen(e->d_name) + 2);
+        if (!child) {
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            break;
+        }
+        sprintf(child, "%s/%s", path, e->d_name);
+        rc = remove_tree(child, err);
+        free(child);
+    }
+    closedir(d);
+    if (!rc && rmdir(path))
+        rc = hf_error_set(err, HF_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    return rc;
+}
+
+/* ---- directory sink ---------------------------------------------------------------- */
+
+#define MAX_OPEN 64
+
+typedef struct {
+    int root;               /* the work directory */
+    const hf_fetch_file *files;
+    size_t n;
+    int *fds;
+    size_t open_count, next_evict;
+} dir_sink;
+
+/* Opens (creating) a file below root without following any symlink. */
+static int open_below(int root, const char *path, bool create, hf_error *err)
+{
+    char *copy = strdup(path);
+    if (!copy) {
+        hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    int dir = dup(root);
+    char *seg = copy, *slash;
+    while (dir >= 0 && (slash = strchr(seg, '/'))) {
+        *slash = '\0';
+        if (create && mkdirat(dir, seg, 0755) && errno != EEXIST) {
+            hf_error_set(err, HF_ERR_IO, "cannot create the directory %s: %s", path,
+                         strerror(errno));
+            close(dir);
+            dir = -1;
+            break;
+        }
+        int next = openat(dir, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0)
+            hf_error_set(err, HF_ERR_IO, "cannot open the directory of %s: %s", path,
+                         strerror(errno));
+        close(dir);
+        dir = next;
+        seg = slash + 1;
+    }
+    int fd = -1;
+    if (dir >= 0) {
+        fd = openat(dir, seg, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+        if (fd < 0)
+            hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        close(dir);
+    }
+    free(copy);
+    return fd;
+}
+
+static int dir_fd(dir_sink *s, size_t i, hf_error *err)
+{
+    if (s->fds[i] >= 0)
+        return s->fds[i];
+    if (s->open_count >= MAX_OPEN) {
+        /* close another file: a model can have thousands */
+        for (size_t k = 0; k < s->n; k++) {
+            size_t j = (s->next_evict + k) % s->n;
+            if (s->fds[j] >= 0 && j != i) {
+                close(s->fds[j]);
+                s->fds[j] = -1;
+                s->open_count--;
+                s->next_evict = j + 1;
+                break;
+            }
+        }
+    }
+    int fd = open_below(s->root, s->files[i].path, false, err);
+    if (fd >= 0) {
+        s->fds[i] = fd;
+        s->open_count++;
+    }
+    return fd;
+}
+
+static hf_code io_error(hf_error *err, const char *what, const char *path, int e)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return hf_error_set(err, HF_ERR_IO,
+                            "the disk is full while writing %s; free space and run the same "
+                            "command again to continue",
+                            path);
+    return hf_error_set(err, HF_ERR_IO, "cannot %s %s: %s", what, path, strerror(e));
+}
+
+static hf_code dir_write(void *user, size_t file, uint64_t off, const void *buf, size_t len,
+                         hf_error *err)
+{
+    dir_sink *s = user;
+    int fd = dir_fd(s, file, err);
+    if (fd < 0)
+        return err->code;
+    const char *p = buf;
+    while (len) {
+        ssize_t w = pwrite(fd, p, len, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return io_error(err, "write", s->files[file].path, errno);
+        }
+        p += w;
+        off += (uint64_t)w;
+        len -= (size_t)w;
+    }
+    return HF_OK;
+}
+
+static hf_code dir_read(void *user, size_t file, uint64_t off, void *buf, size_t len,
+                        hf_error *err)
+{
+    dir_sink *s = user;
+    int fd = dir_fd(s, file, err);
+    if (fd < 0)
+        return err->code;
+    char *p = buf;
+    while (len) {
+        ssize_t r = pread(fd, p, len, (off_t)off);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            return hf_error_set(err, HF_ERR_IO, "cannot read back %s", s->files[file].path);
+        }
+        p += r;
+        off += (uint64_t)r;
+        len -= (size_t)r;
+    }
+    return HF_OK;
+}
+
+/* ---- image sink ---------------------------------------------------------------------- */
+
+typedef struct {
+    hf_qcow2 *q;
+    const hf_ext4_layout *layout;
+    const hf_fetch_file *files;
+} image_sink;
+
+/* Calls fn on each piece of [off, off+len) of file `file`, with its image offset. */
+static hf_code image_io(image_sink *s, size_t file, uint64_t off, char *buf, size_t len,
+                        bool write, hf_error *err)
+{
+    const hf_ext4_file_map *m = &s->layout->files[file];
+    size_t lo = 0, hi = m->n_extents;
+    while (hi - lo > 1) { /* last extent starting at or before off */
+        size_t mid = (lo + hi) / 2;
+        if (m->extents[mid].file_offset <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; len && k < m->n_extents; k++) {
+        const hf_extent *e = &m->extents[k];
+        if (off < e->file_offset || off >= e->file_offset + e->length)
+            break;
+        uint64_t in = e->file_offset + e->length - off;
+        size_t n = len < in ? len : (size_t)in;
+        uint64_t guest = e->image_offset + (off - e->file_offset);
+        if (write) {
+            hf_code rc = hf_qcow2_pwrite(s->q, buf, n, guest, err);
+            if (rc) {
+                if (err->code == HF_ERR_IO && strstr(err->msg, "space"))
+                    return io_error(err, "write", s->files[file].path, ENOSPC);
+                return rc;
+            }
+        } else {
+            uint64_t host = hf_qcow2_host_offset(s->q, guest);
+            ssize_t r = host == UINT64_MAX ? -1 : pread(hf_qcow2_fd(s->q), buf, n, (off_t)host);
+            if (r != (ssize_t)n)
+                return hf_error_set(err, HF_ERR_IO, "cannot read back %s from the image",
+                                    s->files[file].path);
+        }
+        buf += n;
+        off += n;
+        len -= n;
+    }
+    if (len)
+        return hf_error_set(err, HF_ERR_PROTOCOL, "internal error: %s offset %llu is outside its layout",
+                            s->files[file].path, (unsigned long long)off);
+    return HF_OK;
+}
+
+static hf_code image_write(void *user, size_t file, uint64_t off, const void *buf, size_t len,
+                           hf_error *err)
+{
+    return image_io(user, file, off, (char *)buf, len, true, err);
+}
+
+static hf_code image_read(void *user, size_t file, uint64_t off, void *buf, size_t len,
+                          hf_error *err)
+{
+    return image_io(user, file, off, buf, len, false, err);
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static hf_fetch_options fetch_options(hf_client *cl, const hf_import_plan *p,
+                                      const hf_import_options *opt, const char *journal,
+                                      const char *key)
+{
+    return (hf_fetch_options){.endpoint = cl->hub.endpoint,
+                              .token = cl->token,
+                              .user_agent = cl->user_agent,
+                              .repo_type = p->address.type,
+                              .repo_id = p->address.repo_id,
+                              .commit = p->tree.commit,
+                              .max_connections = opt->max_connections,
+                              .journal_path = journal,
+                              .journal_key = key,
+                              .progress = opt->progress,
+                              .progress_user = opt->progress_user};
+}
+
+static hf_manifest_info manifest_info(const hf_import_plan *p, const char *source)
+{
+    return (hf_manifest_info){.address = source,
+                              .repo_type = p->address.type,
+                              .repo_id = p->address.repo_id,
+                              .revision = p->address.revision,
+                              .commit = p->tree.commit,
+                              .format = p->format == HF_FORMAT_DIR ? "dir" : "qcow2"};
+}
+
+static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *source,
+                       const char *part, const char *journal, const char *key, bool resume,
+                       const hf_import_options *opt, hf_import_result *res, hf_error *err)
+{
+    if (!resume) {
+        hf_code rc = remove_tree(part, err);
+        if (rc)
+            return rc;
+        if (mkdir(part, 0755))
+            return hf_error_set(err, HF_ERR_IO, "cannot create %s: %s", part, strerror(errno));
+    }
+    dir_sink s = {.files = p->files, .n = p->n_files};
+    s.root = open(part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    s.fds = malloc(p->n_files * sizeof *s.fds);
+    hf_code rc = HF_OK;
+    if (s.root < 0)
+        rc = hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", part, strerror(errno));
+    else if (!s.fds)
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->n_files; i++) {
+        int fd = open_below(s.root, p->files[i].path, true, err);
+        if (fd < 0) {
+            rc = err->code;
+            break;
+        }
+        /* sized up front: sparse until the bytes arrive */
+        if (ftruncate(fd, (off_t)p->files[i].size))
+            rc = io_error(err, "size", p->files[i].path, errno);
+        close(fd);
+        s.fds[i] = -1;
+    }
+    if (!rc) {
+        hf_fetch_sink sink = {.user = &s, .write = dir_write, .read = dir_read};
+        hf_fetch_options fo = fetch_options(cl, p, opt, journal, key);
+        rc = hf_fetch_run(p->files, p->n_files, &fo, &sink, &res->fetch, err);
+    }
+    for (size_t i = 0; s.fds && i < p->n_files; i++)
+        if (s.fds[i] >= 0)
+            close(s.fds[i]);
+    free(s.fds);
+    if (!rc) {
+        char *text = NULL;
+        size_t len = 0;
+        hf_manifest_info mi = manifest_info(p, source);
+        rc = hf_manifest_render(&mi, p->files, p->n_files, 0, &text, &len, err);
+        int fd = rc ? -1 : open_below(s.root, HF_MANIFEST_PATH, true, err);
+        if (!rc && fd < 0)
+            rc = err->code;
+        if (!rc && (ftruncate(fd, 0) || write(fd, text, len) != (ssize_t)len))
+            rc = io_error(err, "write", HF_MANIFEST_PATH, errno);
+        if (fd >= 0)
+            close(fd);
+        free(text);
+    }
+    if (!rc && syncfs(s.root))
+        rc = hf_error_set(err, HF_ERR_IO, "cannot flush %s to disk: %s", part, strerror(errno));
+    if (s.root >= 0)
+        close(s.root);
+    return rc;
+}
+
+static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *source,
+                         const char *part, const char *journal, const char *meta,
+                         const char *key, bool resume, const hf_import_options *opt,
+                         hf_import_result *res, hf_error *err)
+{
+    size_t n = p->n_files + 1; /* + the manifest */
+    hf_sized_file *sized = calloc(n, sizeof *sized);
+    if (!sized)
+        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_files; i++)
+        sized[i] = (hf_sized_file){p->files[i].path, p->files[i].size};
+    uint64_t manifest_size = hf_sizing_manifest_bytes(sized, p->n_files);
+    sized[p->n_files] = (hf_sized_file){HF_MANIFEST_PATH, manifest_size};
+
+    hf_ext4_options eo = {.label = IMAGE_LABEL,
+                          .mtime = hf_model_parse_time(p->tree.last_modified) > 0
+                                       ? hf_model_parse_time(p->tree.last_modified)
+                                       : 0};
+    hf_ext4_layout layout = {0};
+    hf_extent *meta_ranges = NULL;
+    size_t n_meta = 0;
+    hf_range *ranges = NULL;
+    hf_qcow2 *q = NULL;
+    hf_code rc = hf_ext4_build(meta, sized, n, &eo, &layout, err);
+    if (!rc)
+        rc = hf_ext4_metadata_ranges(meta, &layout, &meta_ranges, &n_meta, err);
+    if (!rc) {
+        size_t total = n_meta;
+        for (size_t i = 0; i < layout.n_files; i++)
+            total += layout.files[i].n_extents;
+        ranges = calloc(total ? total : 1, sizeof *ranges);
+        if (!ranges)
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; !rc && i < n_meta; i++)
+            ranges[k++] = (hf_range){meta_ranges[i].image_offset, meta_ranges[i].length};
+        for (size_t i = 0; !rc && i < layout.n_files; i++)
+            for (size_t j = 0; j < layout.files[i].n_extents; j++)
+                ranges[k++] = (hf_range){layout.files[i].extents[j].image_offset,
+                                         layout.files[i].extents[j].length};
+        if (!rc) {
+            rc = hf_qcow2_create(part, layout.fs_bytes, ranges, k, resume, &q, err);
+            if (rc && resume) {
+                /* the work file does not fit this layout: start afresh */
+                unlink(journal);
+                res->resumed = false;
+                rc = hf_qcow2_create(part, layout.fs_bytes, ranges, k, false, &q, err);
+            }
+        }
+    }
+    /* the filesystem's metadata goes into the image as laid out */
+    int mfd = rc ? -1 : open(meta, O_RDONLY | O_CLOEXEC);
+    if (!rc && mfd < 0)
+        rc = hf_error_set(err, HF_ERR_IO, "cannot read %s: %s", meta, strerror(errno));
+    char *buf = rc ? NULL : malloc((size_t)1 << 20);
+    if (!rc && !buf)
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n_meta; i++) {
+        for (uint64_t done = 0; !rc && done < meta_ranges[i].length;) {
+            size_t len = meta_ranges[i].length - done < ((uint64_t)1 << 20)
+                             ? (size_t)(meta_ranges[i].length - done)
+                             : (size_t)1 << 20;
+            uint64_t at = meta_ranges[i].image_offset + done;
+            if (pread(mfd, buf, len, (off_t)at) != (ssize_t)len)
+                rc = hf_error_set(err, HF_ERR_IO, "cannot read %s", meta);
+            else
+                rc = hf_qcow2_pwrite(q, buf, len, at, err);
+            done += len;
+        }
+    }
+    free(buf);
+    if (mfd >= 0)
+        close(mfd);
+    image_sink s = {.q = q, .layout = &layout, .files = p->files};
+    if (!rc) {
+        hf_fetch_sink sink = {.user = &s, .write = image_write, .read = image_read};
+        hf_fetch_options fo = fetch_options(cl, p, opt, journal, key);
+        rc = hf_fetch_run(p->files, p->n_files, &fo, &sink, &res->fetch, err);
+    }
+    if (!rc) {
+        char *text = NULL;
+        size_t len = 0;
+        hf_manifest_info mi = manifest_info(p, source);
+        rc = hf_manifest_render(&mi, p->files, p->n_files, (size_t)manifest_size, &text, &len,
+                                err);
+        const hf_fetch_file *saved = s.files;
+        if (!rc) {
+            /* the manifest is file number n-1 of the layout */
+            hf_fetch_file *all = calloc(n, sizeof *all);
+            if (!all) {
+                rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            } else {
+                memcpy(all, p->files, p->n_files * sizeof *all);
+                all[p->n_files].path = HF_MANIFEST_PATH;
+                s.files = all;
+                rc = image_io(&s, p->n_files, 0, text, len, true, err);
+                s.files = saved;
+                free(all);
+            }
+        }
+        free(text);
+    }
+    if (!rc)
+        rc = hf_qcow2_finish(q, err);
+    hf_qcow2_close(q);
+    free(ranges);
+    free(meta_ranges);
+    hf_ext4_layout_free(&layout);
+    free(sized);
+    return rc;
+}
+
+hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
+                      const hf_import_options *opt, hf_import_result *res, hf_error *err)
+{
+    memset(res, 0, sizeof *res);
+    struct stat st;
+    if (!lstat(dest, &st))
+        return hf_error_set(err, HF_ERR_INVALID,
+                            "%s already exists; remove it or choose another destination", dest);
+    char *part = path_with(dest, ".hfhub-part");
+    char *journal = path_with(dest, ".hfhub-journal");
+    char *meta = path_with(dest, ".hfhub-meta");
+    hf_code rc = HF_OK;
+    if (!part || !journal || !meta) {
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    char key[65];
+    journal_key(p, key);
+    bool resume = journal_matches(journal, key) && !lstat(part, &st);
+    res->resumed = resume;
+    if (!resume) {
+        /* leftovers of an import of something else (or of nothing) */
+        unlink(journal);
+        if ((rc = remove_tree(part, err)))
+            goto out;
+    }
+    uint64_t present = resume ? disk_usage(part) : 0;
+    if (resume && p->format == HF_FORMAT_DIR)
+        present = p->files_bytes / 2; /* a directory's usage is costly to sum; be lenient */
+    if ((rc = check_space(dest, p->stored_bytes, present, err)))
+        goto out;
+    if (p->format == HF_FORMAT_DIR)
+        rc = run_dir(cl, p, p->source, part, journal, key, resume, opt, res, err);
+    else
+        rc = run_image(cl, p, p->source, part, journal, meta, key, resume, opt, res, err);
+    if (rc)
+        goto out;
+    if (rename(part, dest)) {
+        rc = hf_error_set(err, HF_ERR_IO, "cannot move %s to %s: %s", part, dest,
+                          strerror(errno));
+        goto out;
+    }
+    unlink(journal);
+    unlink(meta);
+    res->disk_bytes = p->format == HF_FORMAT_DIR ? p->stored_bytes : disk_usage(dest);
+out:
+    free(part);
+    free(journal);
+    free(meta);
+    return rc;
+}

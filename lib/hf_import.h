@@ -1,0 +1,56 @@
+/* An import: an hf:// address becomes a verified model on local storage,
+ * either a directory tree or a qcow2 disk image holding an ext4 filesystem
+ * with the same tree, both with .hfhub/manifest.json.
+ *
+ * The work happens next to DEST (DEST.hfhub-part, DEST.hfhub-journal, and
+ * DEST.hfhub-meta for images); DEST itself appears only, by rename, when
+ * everything is downloaded and verified. A run that stops for any reason
+ * leaves the work files, and the next run with the same SOURCE and DEST
+ * continues from them. For images, the ext4 layout is computed from the
+ * file sizes first, and every downloaded byte is written once, straight to
+ * its final place in the qcow2. */
+#ifndef HF_IMPORT_H
+#define HF_IMPORT_H
+
+#include <stdint.h>
+
+#include "hf_address.h"
+#include "hf_client.h"
+#include "hf_error.h"
+#include "hf_fetch.h"
+#include "hf_repo_tree.h"
+
+typedef struct {
+    char *source;                /* the address as given */
+    hf_address address;
+    hf_format format;            /* never DEFAULT here */
+    hf_repo_tree tree;
+    hf_fetch_file *files;        /* the selected files */
+    size_t n_files;
+    uint64_t files_bytes;
+    uint64_t stored_bytes;       /* image size (qcow2 virtual size) or directory bytes */
+} hf_import_plan;
+
+/* Resolves the address to a commit and the file selection. format_override
+ * (from a command line) wins over the address's ?format=, then qcow2. */
+hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_override,
+                            hf_import_plan *plan, hf_error *err);
+void hf_import_plan_free(hf_import_plan *plan);
+
+typedef struct {
+    int max_connections;
+    hf_fetch_progress_fn progress;
+    void *progress_user;
+} hf_import_options;
+
+typedef struct {
+    hf_fetch_stats fetch;
+    uint64_t disk_bytes;      /* what the result occupies on disk */
+    bool resumed;
+} hf_import_result;
+
+/* Runs the plan into dest (a path that must not exist yet). */
+hf_code hf_import_run(hf_client *cl, const hf_import_plan *plan, const char *dest,
+                      const hf_import_options *opt, hf_import_result *res, hf_error *err);
+
+#endif
