@@ -2,6 +2,7 @@
 #include "hf_address.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,8 @@ hf_code hf_address_parse(const char *s, hf_address *a, hf_error *err)
         hf_code rc = hf_repo_id_check(id, err);
         free(id);
         hf_error_prefix(err, "invalid address %.200s: ", s);
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, "; expected %s", HF_ADDRESS_GRAMMAR);
         return rc;
     }
     a->repo_id = id;

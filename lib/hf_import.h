@@ -39,6 +39,8 @@ void hf_import_plan_free(hf_import_plan *plan);
 
 typedef struct {
     int max_connections;
+    double stall_timeout;       /* 0: the engine's default */
+    long retry_base_ms;         /* 0: the engine's default */
     hf_fetch_progress_fn progress;
     void *progress_user;
 } hf_import_options;

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""hfhub_downloader end to end against the Hub emulator: directory and qcow2
+imports checked file by file against the fixtures (qemu-img check, e2fsck,
+debugfs), revisions, include/exclude, datasets, stdout, --size-only, gated
+and missing repositories, every fault the emulator can inject, and kill -9
+followed by a rerun that continues."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from harness import BIN, Emulator, Test, clean_env, default_selection, fixtures, run  # noqa: E402
+
+QWEN = "ONEnextgen/Qwen2.5-1.5B-Instruct-emu"
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_digests(root):
+    out = {}
+    for d, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
+            out[rel] = (os.path.getsize(p), sha256_file(p))
+    return out
+
+
+def expected(model, paths=None):
+    files = {f["path"]: f for f in model["files"]}
+    sel = paths if paths is not None else default_selection(list(files))
+    return {p: (files[p]["size"], files[p]["sha256"]) for p in sel}
+
+
+def image_contents(t, image):
+    """Checks a qcow2 import with qemu's and e2fsprogs' own tools; returns its files."""
+    raw = image + ".raw"
+    out = os.path.join(t.tmp, "rdump-%d" % time.monotonic_ns())
+    os.mkdir(out)
+    ok = True
+    chk = subprocess.run(["qemu-img", "check", image], capture_output=True, text=True)
+    ok &= chk.returncode == 0 and "No errors were found" in chk.stdout
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", image], capture_output=True,
+                                     text=True).stdout or "{}")
+    ok &= info.get("format") == "qcow2"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", image, raw], check=True)
+    fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
+    ok &= fsck.returncode == 0
+    label = subprocess.run(["dumpe2fs", "-h", raw], capture_output=True, text=True).stdout
+    ok &= "Filesystem volume name:   hfhub-model" in label
+    subprocess.run(["debugfs", "-R", "rdump / %s" % out, raw], capture_output=True)
+    os.unlink(raw)
+    files = tree_digests(out)
+    files.pop("lost+found", None)
+    return ok, files, info.get("virtual-size", 0), out
+
+
+def main():
+    t = Test()
+    emu = Emulator(t.tmp)
+    fx = fixtures()
+    by_id = {m["id"]: m for m in fx["models"]}
+    granted, unapproved = fx["tokens"]["granted"], fx["tokens"]["unapproved"]
+    env = clean_env(emu, HFHUB_STALL_TIMEOUT="3", HFHUB_RETRY_BASE_MS="50")
+
+    def dest(name):
+        return os.path.join(t.tmp, name)
+
+    # -- directory import ----------------------------------------------------------------
+    r = run("hfhub_downloader", ["hf://" + QWEN, dest("qwen"), "--format", "dir"], env)
+    got = tree_digests(dest("qwen")) if r.rc == 0 else {}
+    manifest = got.pop(".hfhub/manifest.json", None)
+    want = expected(by_id[QWEN])
+    t.ok(r.rc == 0 and got == want, "dir import: exactly the default selection, every byte as in the fixtures",
+         r.diag() if r.rc else set(got) ^ set(want))
+    m = json.load(open(os.path.join(dest("qwen"), ".hfhub", "manifest.json"))) if manifest else {}
+    t.ok(m.get("commit") == by_id[QWEN]["sha"] and m.get("repo_id") == QWEN
+         and {f["path"]: (f["size"], f["sha256"]) for f in m.get("files", [])} == want,
+         "the manifest records the commit and each file's size and sha256")
+    t.ok(not [p for p in os.listdir(t.tmp) if ".hfhub-" in p], "no work files left after success")
+    t.ok("verified" in r.err and "files" in r.err, "a summary line on stderr")
+
+    # -- qcow2 import --------------------------------------------------------------------
+    r = run("hfhub_downloader", ["hf://" + QWEN, dest("qwen.qcow2")], env)
+    ok, files, vsize, _ = image_contents(t, dest("qwen.qcow2")) if r.rc == 0 else (False, {}, 0, "")
+    img_manifest = files.pop(".hfhub/manifest.json", None)
+    t.ok(r.rc == 0 and ok, "qcow2 import: qemu-img check clean, e2fsck -fn clean, label hfhub-model", r.diag())
+    t.ok(files == want, "qcow2 import: the files read back with debugfs are byte-identical", set(files) ^ set(want))
+    mpath = os.path.join(t.tmp, "m.json")
+    subprocess.run(["qemu-img", "convert", "-O", "raw", dest("qwen.qcow2"), mpath + ".raw"], check=True)
+    mtext = subprocess.run(["debugfs", "-R", "cat /.hfhub/manifest.json", mpath + ".raw"],
+                           capture_output=True).stdout
+    os.unlink(mpath + ".raw")
+    try:
+        im = json.loads(mtext)
+    except ValueError:
+        im = {}
+    t.ok(img_manifest is not None and im.get("commit") == by_id[QWEN]["sha"] and im.get("format") == "qcow2",
+         "the image holds the manifest (valid JSON, padded)")
+    s = run("hfhub_downloader", ["--size-only", "hf://" + QWEN], env)
+    c = run("hf_catalog", ["--org", "ONEnextgen", "--output", "json", "--quiet"], env)
+    cat_size = next((x["size_mb"] for x in json.loads(c.out) if x["id"] == QWEN), None) if c.rc == 0 else None
+    t.ok(s.rc == 0 and int(s.out) == vsize // 2**20 == cat_size and vsize % 2**20 == 0,
+         "--size-only, the catalog's SIZE and the image's virtual size agree (%s MB)" % s.out.strip(),
+         (s.out, vsize, cat_size))
+    s = run("hfhub_downloader", ["--size-only", "--format", "dir", "hf://" + QWEN], env)
+    t.ok(s.rc == 0 and int(s.out) >= sum(v[0] for v in want.values()) // 2**20,
+         "--size-only --format dir")
+
+    # -- revisions, include/exclude, datasets, subdirectories ------------------------------
+    v1 = by_id[QWEN]["revisions"]["v1.0"]
+    r = run("hfhub_downloader", ["hf://%s@v1.0?format=dir" % QWEN, dest("qwen-v1")], env)
+    got = tree_digests(dest("qwen-v1")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    want_v1 = {f["path"]: (f["size"], f["sha256"]) for f in v1["files"]
+               if f["path"] in default_selection([x["path"] for x in v1["files"]])}
+    t.ok(r.rc == 0 and got == want_v1, "@v1.0 (a tag) imports the older commit's files", r.diag())
+    r = run("hfhub_downloader", ["hf://%s@%s?format=dir&include=*.json&exclude=tokenizer*" % (QWEN, v1["sha"]),
+                                 dest("qwen-json")], env)
+    got = tree_digests(dest("qwen-json")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    t.ok(r.rc == 0 and set(got) == {f["path"] for f in v1["files"] if f["path"].endswith(".json")
+                                    and not f["path"].startswith("tokenizer")},
+         "@<commit> with include and exclude globs", r.diag())
+    sub = next((m for m in fx["models"] if any("/" in f["path"] for f in m["files"]) and not m["private"]
+                and not m["gated"] and m["total_size"] < 50 << 20), None)
+    if sub:
+        paths = [f["path"] for f in sub["files"]]
+        r = run("hfhub_downloader", ["hf://%s?format=dir&include=*" % sub["id"], dest("sub")], env)
+        got = tree_digests(dest("sub")) if r.rc == 0 else {}
+        got.pop(".hfhub/manifest.json", None)
+        t.ok(r.rc == 0 and got == expected(sub, paths), "files in subdirectories (%s)" % sub["id"], r.diag())
+    ds = fx["datasets"][0]
+    r = run("hfhub_downloader", ["hf://datasets/%s" % ds["id"], dest("ds.qcow2")], env)
+    ok, files, _, _ = image_contents(t, dest("ds.qcow2")) if r.rc == 0 else (False, {}, 0, "")
+    files.pop(".hfhub/manifest.json", None)
+    t.ok(r.rc == 0 and ok and files == expected(ds), "hf://datasets/... imports a dataset", r.diag())
+
+    # -- stdout -------------------------------------------------------------------------
+    work = os.path.join(t.tmp, "work")
+    os.mkdir(work)
+    e2 = dict(env, HFHUB_WORK_DIR=work)
+    p = subprocess.run([os.path.join(BIN, "hfhub_downloader"), "hf://" + QWEN, "-", "--progress", "none"],
+                       env=e2, capture_output=True)
+    with open(dest("stdout.qcow2"), "wb") as f:
+        f.write(p.stdout)
+    ok, files, _, _ = image_contents(t, dest("stdout.qcow2")) if p.returncode == 0 else (False, {}, 0, "")
+    files.pop(".hfhub/manifest.json", None)
+    t.ok(p.returncode == 0 and ok and files == want and not os.listdir(work),
+         "DEST - writes the qcow2 bytes to stdout and cleans its work area", p.stderr[-500:])
+    p = subprocess.run([os.path.join(BIN, "hfhub_downloader"), "hf://%s?format=dir" % QWEN, "-",
+                        "--progress", "none"], env=e2, capture_output=True)
+    tar_path = dest("stdout.tar")
+    with open(tar_path, "wb") as f:
+        f.write(p.stdout)
+    ok = p.returncode == 0 and tarfile.is_tarfile(tar_path)
+    if ok:
+        with tarfile.open(tar_path) as tf:
+            tf.extractall(dest("untar"), filter="data")
+        got = tree_digests(dest("untar"))
+        got.pop(".hfhub/manifest.json", None)
+        ok = got == want
+    t.ok(ok, "DEST - with format=dir writes a tar stream of the tree (what downloader.sh unpacks)")
+
+    # -- bad input and refusals ------------------------------------------------------------
+    for addr, pat in [("http://x/y", "hf://"), ("hf://noslash", "not a valid"), ("hf://a/../b", "not a valid"),
+                      ("hf://a/b?format=zip", "format must be"), ("hf://a/b?frob=1", "unknown query"),
+                      ("hf://a/b@bad..rev", "revision"), ("hf://a/b?include=", "include"),
+                      ("hf://a/b%00", "not a valid")]:
+        r = run("hfhub_downloader", [addr, dest("never")], env)
+        t.ok(r.clean_failure(2, pat) and "hf://[datasets/]<org>/<name>" in r.err
+             and not os.path.exists(dest("never")), "invalid address %s: exit 2, the grammar in the message" % addr,
+             r.diag())
+    r = run("hfhub_downloader", ["hf://" + QWEN, dest("qwen")], env)
+    t.ok(r.clean_failure(2, "already exists"), "an existing DEST is never overwritten", r.diag())
+    r = run("hfhub_downloader", ["hf://" + QWEN], env)
+    t.ok(r.rc == 2 and "Usage" in r.err, "missing DEST: usage")
+    for args, pat, what in [
+        (["hf://acme-ai/no-such-model-emu"], "not found, or private", "unknown model (anonymous 401)"),
+        (["hf://%s@no-such-branch" % QWEN], "revision not found", "unknown revision"),
+        (["hf://%s?include=nothing-matches*" % QWEN], "no file to import", "a selection that matches nothing"),
+    ]:
+        r = run("hfhub_downloader", args + [dest("never")], env)
+        t.ok(r.rc != 0 and r.out == "" and pat in r.err and not os.path.exists(dest("never"))
+             and r.sanitizer_clean(), "%s: clear error, nothing written" % what, r.diag())
+
+    gated = [m for m in fx["models"] if m["gated"] and not m["private"]]
+    g = gated[0]["id"]
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % g, dest("gated")], env)
+    t.ok(r.rc == 1 and "gated" in r.err and "HF_TOKEN" in r.err and not os.path.exists(dest("gated")),
+         "gated model without a token: says to accept the conditions and set HF_TOKEN", r.diag())
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % g, dest("gated")], dict(env, HF_TOKEN=unapproved))
+    t.ok(r.rc == 1 and ("not in the authorized list" in r.err or "not approved" in r.err),
+         "gated model with an unapproved token: says to request access", r.diag())
+    emu.reset()
+    r = run("hfhub_downloader", ["hf://%s" % g, dest("gated.qcow2")], dict(env, HF_TOKEN=granted))
+    st = emu.stats()
+    cdn = [q for q in st["requests"] if q["listener"] == "cdn"]
+    t.ok(r.rc == 0, "gated model with an approved token imports", r.diag())
+    t.ok(cdn and all(q["authorization"] == "none" for q in cdn) and granted not in r.err,
+         "the token went to the Hub only, never to the CDN, and is not printed")
+
+    # -- faults -------------------------------------------------------------------------------
+    big_shards = "hf://bench-org/big-model?format=dir&include=model-00001-of-*,*.json"
+    for fault, what in [
+        ({"route": "resolve", "kind": "429", "count": 3, "retry_after": 1}, "429 on resolve"),
+        ({"route": "cdn", "kind": "503", "count": 4}, "503 from the CDN"),
+        ({"route": "cdn", "kind": "drop", "count": 3, "after_bytes": 100000}, "connections dropped mid-file"),
+        ({"route": "cdn", "kind": "truncate", "count": 2, "after_bytes": 50000}, "truncated bodies"),
+        ({"route": "cdn", "kind": "expire", "count": 2}, "expired signed URLs (403 from the CDN)"),
+        ({"route": "cdn", "kind": "corrupt", "count": 1}, "corrupt bytes once (fetched again)"),
+        ({"route": "cdn", "kind": "stall", "count": 1, "stall_s": 30, "after_bytes": 10000}, "a stalled connection"),
+    ]:
+        emu.faults(fault)
+        emu.reset()
+        name = "fault-%d" % time.monotonic_ns()
+        r = run("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest(name)], env, timeout=120)
+        got = tree_digests(dest(name)) if r.rc == 0 else {}
+        got.pop(".hfhub/manifest.json", None)
+        st = emu.stats()
+        fired = any(q.get("fault") for q in st["requests"])
+        t.ok(r.rc == 0 and got == want and fired, "recovers from %s, result verified" % what, r.diag())
+        emu.faults()
+    emu.faults({"route": "cdn", "kind": "corrupt", "count": 100})
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("corrupt")], env)
+    t.ok(r.rc == 1 and "mismatch" in r.err and ".safetensors" in r.err and not os.path.exists(dest("corrupt")),
+         "bytes corrupt every time: an error naming the file, no DEST", r.diag())
+    emu.faults({"route": "cdn", "kind": "503", "count": 1000})
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("down")], env, timeout=180)
+    t.ok(r.rc == 1 and "giving up" in r.err and "503" in r.err and not os.path.exists(dest("down")),
+         "a CDN that keeps failing: bounded retries, then a clear error", r.diag())
+    emu.faults()
+    subprocess.run(["rm", "-rf", dest("corrupt") + ".hfhub-part", dest("down") + ".hfhub-part"])
+
+    # -- kill -9, then the same command again ---------------------------------------------
+    for fmt in ("qcow2", "dir"):
+        emu.config(cdn_rate_total=40_000_000)
+        emu.reset()
+        d = dest("killed-" + fmt)
+        src = big_shards.replace("format=dir", "format=" + fmt)
+        proc = subprocess.Popen([os.path.join(BIN, "hfhub_downloader"), src, d, "--progress", "none"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(4)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        journal = d + ".hfhub-journal"
+        # what the first run had stored and journaled (8 MiB chunks)
+        first = sum(1 for line in open(journal) if line.startswith("C ")) * (8 << 20) if os.path.exists(journal) else 0
+        t.ok(not os.path.exists(d) and os.path.exists(journal) and first > 20_000_000,
+             "%s: killed with -9 after %d MB, DEST absent, the journal kept" % (fmt, first >> 20))
+        emu.config(cdn_rate_total=0)
+        emu.reset()
+        r = run("hfhub_downloader", [src, d, "--progress", "none"], env, timeout=300)
+        second = sum(q.get("bytes", 0) for q in emu.stats()["requests"] if q["listener"] == "cdn")
+        total = sum(f["size"] for f in by_id["bench-org/big-model"]["files"]
+                    if f["path"].startswith("model-00001") or f["path"].endswith(".json"))
+        if fmt == "dir":
+            got = tree_digests(d) if r.rc == 0 else {}
+            ok = r.rc == 0 and got.get("model-00001-of-00005.safetensors", (0, ""))[1] == next(
+                f["sha256"] for f in by_id["bench-org/big-model"]["files"] if f["path"].startswith("model-00001"))
+        else:
+            ok, files, _, _ = image_contents(t, d) if r.rc == 0 else (False, {}, 0, "")
+            ok = ok and files.get("model-00001-of-00005.safetensors", (0, ""))[1] == next(
+                f["sha256"] for f in by_id["bench-org/big-model"]["files"] if f["path"].startswith("model-00001"))
+        # the rerun fetches what was not journaled: at most the ranges in flight
+        t.ok(ok and first > 0 and second <= total - first + (1 << 20), "%s: the rerun continues (fetched %d MB of %d MB again) and verifies" %
+             (fmt, second >> 20, total >> 20), r.diag())
+        t.ok(not os.path.exists(journal) and not os.path.exists(d + ".hfhub-part"), "%s: work files removed" % fmt)
+        subprocess.run(["rm", "-rf", d])
+
+    # -- disk space ----------------------------------------------------------------------------
+    if os.geteuid() == 0:
+        mnt = dest("small-fs")
+        os.mkdir(mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).returncode == 0:
+            r = run("hfhub_downloader", ["hf://" + QWEN, os.path.join(mnt, "q.qcow2")], env)
+            t.ok(r.clean_failure(1, "not enough space") and os.listdir(mnt) == [],
+                 "not enough disk space: refused before downloading, nothing written", r.diag())
+            subprocess.run(["umount", mnt])
+    emu.stop()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
