@@ -54,7 +54,7 @@ typedef struct {
     uint64_t *chunk_bytes;  /* bytes stored per journal chunk */
     size_t n_chunks;
     char *url;              /* where the bytes come from once redirected (CDN) */
-    int failures, stalls, reresolves, mismatches;
+    int failures, paced, stalls, reresolves, mismatches;
     double not_before;
     int active;
     bool verified;
@@ -824,7 +824,10 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
     }
     fs->not_before = now + delay;
     c->stats->retries++;
-    if (++fs->failures > c->opt->max_failures) {
+    /* A 429 that says how long to wait is the server pacing us, not a
+     * failure; it still has a (larger) bound. */
+    bool paced = s == 429 && (x->retry_after >= 0 || x->rl_reset >= 0);
+    if (paced ? ++fs->paced > 10 * c->opt->max_failures : ++fs->failures > c->opt->max_failures) {
         hf_error e;
         if (cc != CURLE_OK && !x->overrun)
             hf_error_set(&e, HF_ERR_NETWORK, "%s: giving up on %s after %d attempts: %s",

@@ -211,6 +211,28 @@ def main():
     t.ok(cdn and all(q["authorization"] == "none" for q in cdn) and granted not in r.err,
          "the token went to the Hub only, never to the CDN, and is not printed")
 
+    # -- a file list spread over many pages ------------------------------------------------
+    emu.config(tree_page_size=2)
+    emu.reset()
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("paged")], env)
+    got = tree_digests(dest("paged")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    pages = emu.stats()["by_route"].get("tree", 0)
+    t.ok(r.rc == 0 and got == want and pages >= 5, "a tree listed 2 entries per page (%d pages) is followed "
+         "to the end" % pages, r.diag())
+    emu.config(tree_page_size=50)
+
+    # -- a 429 storm: every file's first attempts are refused ---------------------------------
+    emu.faults({"route": "resolve", "kind": "429", "count": 12, "ratelimit_reset": 1})
+    emu.reset()
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("storm")], env, timeout=120)
+    got = tree_digests(dest("storm")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    n429 = sum(1 for q in emu.stats()["requests"] if q["status"] == 429)
+    t.ok(r.rc == 0 and got == want and n429 == 12, "a storm of 12 x 429 (RateLimit t=1): waits, retries, "
+         "completes", r.diag())
+    emu.faults()
+
     # -- faults -------------------------------------------------------------------------------
     big_shards = "hf://bench-org/big-model?format=dir&include=model-00001-of-*,*.json"
     for fault, what in [
@@ -255,8 +277,16 @@ def main():
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         journal = d + ".hfhub-journal"
-        # what the first run had stored and journaled (8 MiB chunks)
-        first = sum(1 for line in open(journal) if line.startswith("C ")) * (8 << 20) if os.path.exists(journal) else 0
+        # what the first run had stored and journaled: 8 MiB chunks of the selected files, which the
+        # journal numbers in path order
+        sel = sorted((f for f in by_id["bench-org/big-model"]["files"]
+                      if f["path"].startswith("model-00001") or f["path"].endswith(".json")), key=lambda f: f["path"])
+        first = 0
+        for line in (open(journal) if os.path.exists(journal) else []):
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "C":
+                size = sel[int(parts[1])]["size"]
+                first += min(8 << 20, size - int(parts[2]) * (8 << 20))
         t.ok(not os.path.exists(d) and os.path.exists(journal) and first > 20_000_000,
              "%s: killed with -9 after %d MB, DEST absent, the journal kept" % (fmt, first >> 20))
         emu.config(cdn_rate_total=0)
