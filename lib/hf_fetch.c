@@ -103,6 +103,7 @@ typedef struct fetch {
     double win_start;
     uint64_t win_bytes;
     double rate;
+    double started;
     double next_progress;
     size_t files_done;
     bool failed;
@@ -931,10 +932,13 @@ static void report(fetch *c, double now, bool force)
     if (!c->opt->progress || (!force && now < c->next_progress))
         return;
     c->next_progress = now + 1.0;
+    double rate = c->rate;
+    if (rate <= 0 && now > c->started)
+        rate = (double)c->stats->downloaded_bytes / (now - c->started); /* before the first window */
     hf_fetch_progress p = {.done_bytes = c->done_bytes,
                            .total_bytes = c->total_bytes,
                            .resumed_bytes = c->stats->resumed_bytes,
-                           .rate = c->rate,
+                           .rate = rate,
                            .connections = c->n_active,
                            .target = c->target,
                            .files_done = c->files_done,
@@ -1027,7 +1031,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         drain(&c, &c.files[i]); /* resumed prefixes, and empty files */
     }
     c.target = o.initial_connections;
-    c.win_start = hf_http_now();
+    c.win_start = c.started = hf_http_now();
 
     while (!c.failed && c.files_done < n) {
         double now = hf_http_now();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: starts the bundled Hub emulator, builds a catalog from it as
-# an operator would, and shows it as a table and as the APP lines oned reads,
-# with one app decoded. Needs build/bin (make all) and python3.
+# an operator would, shows it as a table and as the APP lines oned reads,
+# with one app decoded, then imports a model as a qcow2 disk and shows what
+# the disk holds. Needs build/bin (make all), python3, qemu-utils, e2fsprogs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/bin
@@ -44,5 +45,21 @@ step "The marketplace monitor, called as oned calls it" \
      'monitor "$(base64 -w0 driver-message.xml)" 100 | wc -l'
 msg='<MARKET_DRIVER_ACTION_DATA><MARKETPLACE><ID>100</ID><NAME>HF Hub</NAME><MARKET_MAD>hfhub</MARKET_MAD><TEMPLATE><HFHUB_COLLECTION>ONEnextgen/certified-llms-6740a1b2c3d4e5f601234567</HFHUB_COLLECTION><HFHUB_LIMIT>100</HFHUB_LIMIT></TEMPLATE></MARKETPLACE></MARKET_DRIVER_ACTION_DATA>'
 $BIN/hfhub_monitor "$(printf '%s' "$msg" | base64 -w0)" 100 | wc -l | sed 's/$/ APP lines from the collection ONEnextgen\/certified-llms/'
+
+step "Import a model as a qcow2 disk (what a datastore does with SOURCE=hf://...)" \
+     "hfhub_downloader hf://ONEnextgen/Qwen2.5-1.5B-Instruct-emu model.qcow2"
+$BIN/hfhub_downloader --progress plain hf://ONEnextgen/Qwen2.5-1.5B-Instruct-emu "$work/model.qcow2"
+
+step "What the disk is" "qemu-img info model.qcow2; qemu-img check model.qcow2"
+qemu-img info "$work/model.qcow2" | grep -E 'file format|virtual size|disk size'
+qemu-img check "$work/model.qcow2" | head -n 1
+
+step "What the disk holds (read without mounting: debugfs on a raw copy)" \
+     "debugfs -R 'ls -l /' model.raw; debugfs -R 'cat /.hfhub/manifest.json' model.raw"
+qemu-img convert -O raw "$work/model.qcow2" "$work/model.raw"
+dumpe2fs -h "$work/model.raw" 2>/dev/null | grep -E 'volume name|Block count'
+debugfs -R 'ls -l /' "$work/model.raw" 2>/dev/null | grep -v lost+found
+debugfs -R 'cat /.hfhub/manifest.json' "$work/model.raw" 2>/dev/null |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); print("manifest: %s@%s, %d files, sha256 of each" % (m["repo_id"], m["commit"][:12], len(m["files"])))'
 echo
 echo "demo: done"
