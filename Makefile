@@ -25,7 +25,7 @@ CHECK_BIN := $(addprefix build/check/bin/,$(PROGRAMS))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/check/unit/%,$(UNIT_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check demo deps fuzz bench clean unit programs-check
+.PHONY: all check demo deps fuzz bench clean unit programs-check install uninstall
 .SECONDARY:
 all: $(BIN)
 
@@ -92,6 +92,42 @@ demo: deps
 
 bench: all
 	@python3 bench/catalog_bench.py
+
+# ---- install ------------------------------------------------------------------
+# make install [DESTDIR=...] [PREFIX=/usr/local] [ONE_LOCATION=...]
+# The market driver and the datastore helper go into OpenNebula's remotes
+# ($ONE_LOCATION/var/remotes for a self-contained install, else
+# /var/lib/one/remotes); the programs, hfhub-setup, examples and docs under
+# PREFIX. BUILD_BIN picks the binaries (the tests install the sanitizer build).
+PREFIX    ?= /usr/local
+BUILD_BIN ?= build/bin
+ifeq ($(strip $(ONE_LOCATION)),)
+REMOTES   ?= /var/lib/one/remotes
+else
+REMOTES   ?= $(ONE_LOCATION)/var/remotes
+endif
+INSTALL   ?= install
+
+install: $(addprefix $(BUILD_BIN)/,$(PROGRAMS))
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/hfhub/examples \
+	    $(DESTDIR)$(PREFIX)/share/doc/hfhub $(DESTDIR)$(REMOTES)/market/hfhub $(DESTDIR)$(REMOTES)/datastore
+	$(INSTALL) -m 0755 $(BUILD_BIN)/hf_catalog $(BUILD_BIN)/hfhub_downloader $(DESTDIR)$(PREFIX)/bin/
+	$(INSTALL) -m 0755 integration/hfhub-setup $(DESTDIR)$(PREFIX)/sbin/hfhub-setup
+	$(INSTALL) -m 0644 integration/snippets/downloader.sh.hfhub integration/snippets/libfs.sh.hfhub \
+	    $(DESTDIR)$(PREFIX)/share/hfhub/
+	$(INSTALL) -m 0644 integration/examples/* $(DESTDIR)$(PREFIX)/share/hfhub/examples/
+	$(INSTALL) -m 0644 README.md docs/operator-guide.md $(DESTDIR)$(PREFIX)/share/doc/hfhub/
+	$(INSTALL) -m 0755 $(BUILD_BIN)/hfhub_monitor $(DESTDIR)$(REMOTES)/market/hfhub/monitor
+	$(INSTALL) -m 0755 $(BUILD_BIN)/hf_catalog $(DESTDIR)$(REMOTES)/market/hfhub/hf_catalog
+	$(INSTALL) -m 0755 $(BUILD_BIN)/hfhub_downloader $(DESTDIR)$(REMOTES)/datastore/hfhub_downloader
+	@echo "hfhub installed. Next: $(PREFIX)/sbin/hfhub-setup apply, then the oned.conf lines in $(PREFIX)/share/hfhub/examples/oned.conf.hfhub"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/hf_catalog $(DESTDIR)$(PREFIX)/bin/hfhub_downloader \
+	    $(DESTDIR)$(PREFIX)/sbin/hfhub-setup $(DESTDIR)$(REMOTES)/market/hfhub/monitor \
+	    $(DESTDIR)$(REMOTES)/market/hfhub/hf_catalog $(DESTDIR)$(REMOTES)/datastore/hfhub_downloader
+	rm -rf $(DESTDIR)$(PREFIX)/share/hfhub $(DESTDIR)$(PREFIX)/share/doc/hfhub
+	-rmdir $(DESTDIR)$(REMOTES)/market/hfhub
 
 clean:
 	rm -rf build

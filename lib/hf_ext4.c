@@ -165,9 +165,22 @@ static hf_code run_quiet(char *const argv[], hf_error *err)
     int fds[2];
     if (pipe(fds) != 0)
         return hf_error_set(err, HF_ERR_IO, "ext4 image: pipe: %s", strerror(errno));
-    /* Only the dup2'ed copies may reach mke2fs, or its output never ends. */
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    /* Close-on-exec so that only the dup2'ed copies reach mke2fs (or its
+     * output never ends), and above 2 so that the child's own redirections
+     * cannot clobber them when the caller runs with stdio closed. */
+    for (int i = 0; i < 2; i++) {
+        int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+        close(fds[i]);
+        fds[i] = d;
+    }
+    if (fds[0] < 0 || fds[1] < 0) {
+        int e = errno;
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        return hf_error_set(err, HF_ERR_IO, "ext4 image: pipe: %s", strerror(e));
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -381,7 +394,7 @@ static hf_code create_inode(ext2_filsys fs, ext2_ino_t ino, uint16_t mode, uint1
         if (e)
             return fs_err(err, e, "allocating blocks for", path);
     }
-    e = ext2fs_inode_size_set(fs, small, size);
+    e = ext2fs_inode_size_set(fs, small, (ext2_off64_t)size);
     if (e)
         return fs_err(err, e, "setting the size of", path);
     stamp(&in, t); /* write_new_inode replaced zero times with the clock */
@@ -547,8 +560,10 @@ static hf_code plan_inodes(ext2_filsys fs, const hf_sized_file *files, size_t n,
         errcode_t x = ext2fs_new_inode(fs, dirs[d->parent].ino, LINUX_S_IFDIR | 0755, NULL,
                                        &d->ino);
         if (x) {
+            char path[HF_PATH_MAX + 1];
+            snprintf(path, sizeof path, "%.*s", (int)d->len, d->path);
             free(e);
-            return fs_err(err, x, "allocating an inode for", "a directory");
+            return fs_err(err, x, "allocating an inode for", path);
         }
         ext2fs_inode_alloc_stats2(fs, d->ino, +1, 1);
         parent_len(d->path, d->len, &base);
@@ -795,7 +810,7 @@ hf_code hf_ext4_metadata_ranges(const char *raw_path, const hf_ext4_layout *layo
         if (ext2fs_find_first_zero_block_bitmap2(fs->block_map, a, total - 1, &b))
             b = total;
         uint64_t cur = a;
-        for (; di < nd && data[di].start < b; di++) {
+        for (; rc == HF_OK && di < nd && data[di].start < b; di++) {
             if (data[di].start < cur || data[di].end > b) {
                 rc = hf_error_set(err, HF_ERR_INVALID,
                                   "ext4 image: a data extent of the layout at block %llu is not "

@@ -36,7 +36,7 @@ void hf_import_plan_free(hf_import_plan *p)
 }
 
 hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_override,
-                            hf_import_plan *p, hf_error *err)
+                            hf_format format_default, hf_import_plan *p, hf_error *err)
 {
     memset(p, 0, sizeof *p);
     hf_code rc = hf_address_parse(source, &p->address, err);
@@ -46,8 +46,9 @@ hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_
         hf_address_clear(&p->address);
         return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
     }
-    p->format = format_override != HF_FORMAT_DEFAULT ? format_override
+    p->format = format_override != HF_FORMAT_DEFAULT  ? format_override
                 : p->address.format != HF_FORMAT_DEFAULT ? p->address.format
+                : format_default != HF_FORMAT_DEFAULT    ? format_default
                                                          : HF_FORMAT_QCOW2;
     char commit[41];
     char *last_modified = NULL;

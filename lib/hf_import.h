@@ -31,10 +31,11 @@ typedef struct {
     uint64_t stored_bytes;       /* image size (qcow2 virtual size) or directory bytes */
 } hf_import_plan;
 
-/* Resolves the address to a commit and the file selection. format_override
- * (from a command line) wins over the address's ?format=, then qcow2. */
+/* Resolves the address to a commit and the file selection. The format is
+ * format_override (a command line's), else the address's ?format=, else
+ * format_default (what the datastore wants), else qcow2. */
 hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_override,
-                            hf_import_plan *plan, hf_error *err);
+                            hf_format format_default, hf_import_plan *plan, hf_error *err);
 void hf_import_plan_free(hf_import_plan *plan);
 
 typedef struct {

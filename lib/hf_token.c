@@ -2,7 +2,10 @@
 #include "hf_token.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,12 +78,48 @@ static hf_code from_env(const char *name, char **out, hf_error *err)
     return *out ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
 }
 
+hf_code hf_token_read_protected(const char *path, char **out, hf_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return HF_OK;
+        if (errno == ELOOP)
+            return hf_error_set(err, HF_ERR_INVALID,
+                                "the token file %s is a symbolic link; refusing it", path);
+        return hf_error_set(err, HF_ERR_IO, "cannot read the token file %s: %s", path,
+                            strerror(errno));
+    }
+    struct stat st;
+    hf_code rc = HF_OK;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+        rc = hf_error_set(err, HF_ERR_INVALID, "the token file %s is not a regular file", path);
+    else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IRWXO)))
+        rc = hf_error_set(err, HF_ERR_INVALID,
+                          "the token file %s has loose permissions (owner uid %ld, mode %04o): "
+                          "make it root-owned and readable by oneadmin only: chown root:oneadmin "
+                          "%s && chmod 0640 %s",
+                          path, (long)st.st_uid, (unsigned)(st.st_mode & 07777), path, path);
+    close(fd);
+    if (rc)
+        return rc;
+    return hf_token_read_file(path, out, err);
+}
+
 hf_code hf_token_find(char **out, hf_error *err)
 {
     hf_code rc = from_env("HF_TOKEN", out, err);
     if (rc || *out)
         return rc;
     rc = from_env("HUGGING_FACE_HUB_TOKEN", out, err);
+    if (rc || *out)
+        return rc;
+    /* the operator's file for OpenNebula drivers: root-owned, oneadmin-readable */
+    const char *protected_path = getenv("HFHUB_TOKEN_FILE");
+    if (!protected_path || !*protected_path)
+        protected_path = HF_TOKEN_PROTECTED_FILE;
+    rc = hf_token_read_protected(protected_path, out, err);
     if (rc || *out)
         return rc;
 

@@ -1,7 +1,11 @@
-/* Finds the Hugging Face token the way huggingface_hub does: HF_TOKEN, then
- * HUGGING_FACE_HUB_TOKEN, then the token file (HF_TOKEN_PATH, else
- * $HF_HOME/token, else ~/.cache/huggingface/token). The token is never taken
- * from a command line, and is checked so it cannot inject header lines. */
+/* Finds the Hugging Face token: HF_TOKEN, then HUGGING_FACE_HUB_TOKEN (as
+ * huggingface_hub does; OpenNebula's fs.conf can export it), then the
+ * operator's protected file for the drivers (HFHUB_TOKEN_FILE, default
+ * /etc/one/hfhub/token: it must be owned by root and give nothing to
+ * others, e.g. root:oneadmin 0640, or it is refused), then the user's token
+ * file (HF_TOKEN_PATH, else $HF_HOME/token, else ~/.cache/huggingface/token).
+ * The token is never taken from a command line, and is checked so it cannot
+ * inject header lines. */
 #ifndef HF_TOKEN_H
 #define HF_TOKEN_H
 
@@ -11,8 +15,14 @@
  * hf_token_free. Fails only when a configured token is unusable. */
 hf_code hf_token_find(char **out, hf_error *err);
 
+#define HF_TOKEN_PROTECTED_FILE "/etc/one/hfhub/token"
+
 /* Reads a token from one file (first line, surrounding blanks removed). */
 hf_code hf_token_read_file(const char *path, char **out, hf_error *err);
+
+/* Reads the protected token file, refusing one that is not root-owned, is
+ * writable by its group, or is accessible to others. */
+hf_code hf_token_read_protected(const char *path, char **out, hf_error *err);
 
 /* True when s is a plausible token: 1-512 visible ASCII characters. */
 int hf_token_is_valid(const char *s);

@@ -93,38 +93,48 @@ static hf_code take(xmlNode *parent, const char *name, char **dst, hf_error *err
     return *dst ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
 }
 
-hf_code one_driver_msg_parse_xml(const char *xml, size_t len, one_market_conf *conf,
-                                 hf_error *err)
+/* Parses an oned message: no network, no entity substitution, no DTD. */
+static hf_code load_doc(const char *xml, size_t len, const char *root_name, xmlDoc **out,
+                        hf_error *err)
 {
-    memset(conf, 0, sizeof *conf);
+    *out = NULL;
     if (len > ONE_DRIVER_MSG_MAX)
         return hf_error_set(err, HF_ERR_INVALID, "the driver message is larger than %zu bytes",
                             ONE_DRIVER_MSG_MAX);
     if (memchr(xml, '\0', len))
         return hf_error_set(err, HF_ERR_INVALID, "the driver message contains a NUL byte");
-    /* No network, no entity substitution, no DTD loading. */
     xmlDoc *doc = xmlReadMemory(xml, (int)len, "driver-message.xml", NULL,
                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc)
         return hf_error_set(err, HF_ERR_INVALID,
-                            "the driver message is not well-formed XML; is the monitor called "
-                            "by oned's market MAD with the base64 driver message?");
-    hf_code rc = HF_OK;
+                            "the driver message is not well-formed XML; is this called by oned's "
+                            "driver with the base64 driver message?");
     if (doc->intSubset || doc->extSubset) {
-        rc = hf_error_set(err, HF_ERR_INVALID,
-                          "the driver message has a DOCTYPE; oned never sends one, refusing it");
-        goto out;
+        xmlFreeDoc(doc);
+        return hf_error_set(err, HF_ERR_INVALID,
+                            "the driver message has a DOCTYPE; oned never sends one, refusing it");
     }
     xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root || strcmp((const char *)root->name, "MARKET_DRIVER_ACTION_DATA")) {
-        rc = hf_error_set(err, HF_ERR_INVALID,
-                          "the driver message's root element is not MARKET_DRIVER_ACTION_DATA");
-        goto out;
+    if (!root || strcmp((const char *)root->name, root_name)) {
+        xmlFreeDoc(doc);
+        return hf_error_set(err, HF_ERR_INVALID, "the driver message's root element is not %s",
+                            root_name);
     }
-    xmlNode *market = child(root, "MARKETPLACE");
+    *out = doc;
+    return HF_OK;
+}
+
+hf_code one_driver_msg_parse_xml(const char *xml, size_t len, one_market_conf *conf,
+                                 hf_error *err)
+{
+    memset(conf, 0, sizeof *conf);
+    xmlDoc *doc;
+    hf_code rc = load_doc(xml, len, "MARKET_DRIVER_ACTION_DATA", &doc, err);
+    if (rc)
+        return rc;
+    xmlNode *market = child(xmlDocGetRootElement(doc), "MARKETPLACE");
     if (!market) {
-        rc = hf_error_set(err, HF_ERR_INVALID,
-                          "the driver message has no MARKETPLACE element");
+        rc = hf_error_set(err, HF_ERR_INVALID, "the driver message has no MARKETPLACE element");
         goto out;
     }
     xmlNode *tmpl = child(market, "TEMPLATE");
@@ -145,6 +155,38 @@ out:
     if (rc)
         one_market_conf_clear(conf);
     return rc;
+}
+
+hf_code one_datastore_msg_parse(const char *b64, one_datastore_info *ds, hf_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    unsigned char *xml;
+    size_t len;
+    hf_code rc = one_base64_decode(b64, &xml, &len, err);
+    if (rc)
+        return rc;
+    xmlDoc *doc;
+    rc = load_doc((const char *)xml, len, "DS_DRIVER_ACTION_DATA", &doc, err);
+    free(xml);
+    if (rc)
+        return rc;
+    xmlNode *d = child(xmlDocGetRootElement(doc), "DATASTORE");
+    xmlNode *tmpl = child(d, "TEMPLATE");
+    if ((rc = take(d, "DS_MAD", &ds->ds_mad, err)) || (rc = take(d, "TM_MAD", &ds->tm_mad, err)) ||
+        (rc = take(d, "BASE_PATH", &ds->base_path, err)) ||
+        (rc = take(tmpl, "HFHUB_FORMAT", &ds->hfhub_format, err)))
+        one_datastore_info_clear(ds);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+void one_datastore_info_clear(one_datastore_info *ds)
+{
+    free(ds->ds_mad);
+    free(ds->tm_mad);
+    free(ds->base_path);
+    free(ds->hfhub_format);
+    memset(ds, 0, sizeof *ds);
 }
 
 hf_code one_driver_msg_parse(const char *b64, one_market_conf *conf, hf_error *err)

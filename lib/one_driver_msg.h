@@ -1,8 +1,9 @@
-/* The message oned's market MAD passes to the monitor action: base64 of
- * <MARKET_DRIVER_ACTION_DATA><MARKETPLACE>...<TEMPLATE>...</TEMPLATE>
- * </MARKETPLACE></MARKET_DRIVER_ACTION_DATA>. This module decodes it and
- * reads the HFHUB_* attributes (escaped text or CDATA), refusing DTDs,
- * entities and oversized input. */
+/* The messages oned's drivers pass to their actions. The market MAD gives
+ * the monitor base64 of <MARKET_DRIVER_ACTION_DATA><MARKETPLACE>...
+ * <TEMPLATE>...</TEMPLATE></MARKETPLACE></MARKET_DRIVER_ACTION_DATA>; the
+ * datastore driver exports DRV_ACTION, base64 of <DS_DRIVER_ACTION_DATA>.
+ * This module decodes them and reads what hfhub needs (escaped text or
+ * CDATA), refusing DTDs, entities and oversized input. */
 #ifndef ONE_DRIVER_MSG_H
 #define ONE_DRIVER_MSG_H
 
@@ -37,5 +38,18 @@ hf_code one_driver_msg_parse_xml(const char *xml, size_t len, one_market_conf *c
 hf_code one_driver_msg_parse(const char *b64, one_market_conf *conf, hf_error *err);
 
 void one_market_conf_clear(one_market_conf *conf);
+
+/* What an import needs to know of the datastore it fills, from the message
+ * the datastore driver exports as DRV_ACTION (base64 of
+ * <DS_DRIVER_ACTION_DATA><DATASTORE>...</DATASTORE>...). */
+typedef struct {
+    char *ds_mad;
+    char *tm_mad;
+    char *base_path;
+    char *hfhub_format;   /* DATASTORE/TEMPLATE/HFHUB_FORMAT, an operator's choice */
+} one_datastore_info;
+
+hf_code one_datastore_msg_parse(const char *b64, one_datastore_info *ds, hf_error *err);
+void one_datastore_info_clear(one_datastore_info *ds);
 
 #endif

@@ -19,6 +19,7 @@
 #include "hf_import.h"
 #include "hf_sizing.h"
 #include "hf_strlist.h"
+#include "one_driver_msg.h"
 
 extern char **environ;
 
@@ -248,12 +249,41 @@ int main(int argc, char **argv)
     if (dest && !*dest)
         return fail(2, "DEST is empty");
 
+    /* Called by OpenNebula's datastore driver, we learn the datastore's kind
+     * from the message it exports (DRV_ACTION): an operator's HFHUB_FORMAT
+     * in the datastore template, else the directory form for shared
+     * filesystem datastores (DS_MAD or TM_MAD "sharedfs"), else qcow2. */
+    hf_format ds_format = HF_FORMAT_DEFAULT;
+    const char *drv = getenv("DRV_ACTION");
+    if (drv && *drv) {
+        one_datastore_info ds;
+        if (one_datastore_msg_parse(drv, &ds, &err)) {
+            snprintf(msg, sizeof msg, "DRV_ACTION (the datastore driver's message): %s", err.msg);
+            return fail(2, msg);
+        }
+        if (ds.hfhub_format && !strcmp(ds.hfhub_format, "dir"))
+            ds_format = HF_FORMAT_DIR;
+        else if (ds.hfhub_format && !strcmp(ds.hfhub_format, "qcow2"))
+            ds_format = HF_FORMAT_QCOW2;
+        else if (ds.hfhub_format && *ds.hfhub_format) {
+            snprintf(msg, sizeof msg, "the datastore's HFHUB_FORMAT must be qcow2 or dir, not '%.40s'",
+                     ds.hfhub_format);
+            one_datastore_info_clear(&ds);
+            return fail(2, msg);
+        } else if ((ds.ds_mad && !strcmp(ds.ds_mad, "sharedfs")) ||
+                   (ds.tm_mad && !strcmp(ds.tm_mad, "sharedfs")))
+            ds_format = HF_FORMAT_DIR;
+        else
+            ds_format = HF_FORMAT_QCOW2;
+        one_datastore_info_clear(&ds);
+    }
+
     hf_client client;
     if (hf_client_open(&client, 600, &err))
         return fail(hf_code_exit_status(err.code), err.msg);
     hf_import_plan plan;
     int status = 0;
-    if (hf_import_plan_make(&client, source, format, &plan, &err)) {
+    if (hf_import_plan_make(&client, source, format, ds_format, &plan, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
         hf_client_close(&client);
         return status;

@@ -2,6 +2,7 @@
 loopback ports, change its knobs, read its request log, run our programs
 with a clean environment, and print the ok / not ok lines that
 tests/run-tests.sh counts."""
+import hashlib
 import json
 import os
 import shutil
@@ -174,3 +175,51 @@ def default_selection(paths):
                 continue
         out.append(p)
     return out
+
+
+# Reading back imports, for the downloader and integration tests.
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_digests(root):
+    out = {}
+    for d, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
+            out[rel] = (os.path.getsize(p), sha256_file(p))
+    return out
+
+
+def expected(model, paths=None):
+    files = {f["path"]: f for f in model["files"]}
+    sel = paths if paths is not None else default_selection(list(files))
+    return {p: (files[p]["size"], files[p]["sha256"]) for p in sel}
+
+
+def image_contents(t, image):
+    """Checks a qcow2 import with qemu's and e2fsprogs' own tools; returns its files."""
+    raw = image + ".raw"
+    out = os.path.join(t.tmp, "rdump-%d" % time.monotonic_ns())
+    os.mkdir(out)
+    ok = True
+    chk = subprocess.run(["qemu-img", "check", image], capture_output=True, text=True)
+    ok &= chk.returncode == 0 and "No errors were found" in chk.stdout
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", image], capture_output=True,
+                                     text=True).stdout or "{}")
+    ok &= info.get("format") == "qcow2"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", image, raw], check=True)
+    fsck = subprocess.run(["e2fsck", "-fn", raw], capture_output=True, text=True)
+    ok &= fsck.returncode == 0
+    label = subprocess.run(["dumpe2fs", "-h", raw], capture_output=True, text=True).stdout
+    ok &= "Filesystem volume name:   hfhub-model" in label
+    subprocess.run(["debugfs", "-R", "rdump / %s" % out, raw], capture_output=True)
+    os.unlink(raw)
+    files = tree_digests(out)
+    files.pop("lost+found", None)
+    return ok, files, info.get("virtual-size", 0), out
