@@ -174,6 +174,60 @@ static void cand_free(candidates *c)
     free(c->slots);
 }
 
+/* ---- request batches -------------------------------------------------- */
+
+typedef struct {
+    hf_http_request *reqs;
+    hf_http_request **ptrs;
+    size_t *model;      /* index of the model each request is for */
+    size_t n;
+} batch;
+
+static hf_code batch_new(batch *b, size_t cap, hf_error *err)
+{
+    b->reqs = calloc(cap ? cap : 1, sizeof *b->reqs);
+    b->ptrs = calloc(cap ? cap : 1, sizeof *b->ptrs);
+    b->model = calloc(cap ? cap : 1, sizeof *b->model);
+    b->n = 0;
+    return b->reqs && b->ptrs && b->model ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+}
+
+/* Queues a request for url (taken over, may be NULL on allocation failure). */
+static hf_code batch_add(batch *b, char *url, size_t max_body, size_t model, hf_error *err)
+{
+    hf_code rc = url && !hf_http_request_init(&b->reqs[b->n], url, max_body)
+                     ? HF_OK
+                     : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    free(url);
+    if (!rc) {
+        b->ptrs[b->n] = &b->reqs[b->n];
+        b->model[b->n++] = model;
+    }
+    return rc;
+}
+
+static void batch_run(batch *b, hf_hub *hub, const char *phase, hf_catalog_progress_fn progress,
+                      void *puser, hf_catalog *cat)
+{
+    if (!b->n)
+        return;
+    if (progress)
+        progress(puser, phase, 0, b->n);
+    hf_http_run(hub->http, b->ptrs, b->n);
+    cat->detail_requests += b->n;
+    if (progress)
+        progress(puser, phase, b->n, b->n);
+}
+
+static void batch_free(batch *b)
+{
+    for (size_t j = 0; b->reqs && j < b->n; j++)
+        hf_http_request_cleanup(&b->reqs[j]);
+    free(b->reqs);
+    free(b->ptrs);
+    free(b->model);
+}
+
 /* ---- sources ------------------------------------------------------------- */
 
 static hf_code list_org(hf_hub *hub, const hf_catalog_query *q, const char *org,
@@ -220,24 +274,17 @@ static hf_code list_collections(hf_hub *hub, const hf_catalog_query *q, candidat
     size_t n = 0;
     while (q->collections[n])
         n++;
-    hf_http_request *reqs = calloc(n, sizeof *reqs);
-    hf_http_request **ptrs = calloc(n, sizeof *ptrs);
-    hf_code rc = (reqs && ptrs) ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    size_t inited = 0;
-    for (; !rc && inited < n; inited++) {
-        char *url = hf_hub_collection_url(hub, q->collections[inited]);
-        if (!url || hf_http_request_init(&reqs[inited], url, MAX_INFO_BYTES))
-            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-        free(url);
-        ptrs[inited] = &reqs[inited];
-    }
+    batch b;
+    hf_code rc = batch_new(&b, n, err);
+    for (size_t k = 0; !rc && k < n; k++)
+        rc = batch_add(&b, hf_hub_collection_url(hub, q->collections[k]), MAX_INFO_BYTES, k, err);
     if (!rc)
-        hf_http_run(hub->http, ptrs, n);
-    for (size_t k = 0; !rc && k < n; k++) {
+        hf_http_run(hub->http, b.ptrs, b.n);
+    for (size_t k = 0; !rc && k < b.n; k++) {
         char what[300];
         snprintf(what, sizeof what, "collection %s", q->collections[k]);
         json_t *coll = NULL;
-        rc = hf_hub_check(hub, &reqs[k], what, &coll, err);
+        rc = hf_hub_check(hub, &b.reqs[k], what, &coll, err);
         json_t *items = json_object_get(coll, "items");
         if (!rc && !json_is_array(items))
             rc = hf_error_set(err, HF_ERR_PROTOCOL, "%s: the answer has no list of items", what);
@@ -254,10 +301,7 @@ static hf_code list_collections(hf_hub *hub, const hf_catalog_query *q, candidat
             }
         json_decref(coll);
     }
-    for (size_t k = 0; k < inited; k++)
-        hf_http_request_cleanup(&reqs[k]);
-    free(reqs);
-    free(ptrs);
+    batch_free(&b);
     return rc;
 }
 
@@ -294,18 +338,9 @@ static hf_code fetch_details(hf_hub *hub, const hf_cache *cache, hf_model *model
                              bool *keep, bool *dirty, hf_catalog_progress_fn progress,
                              void *puser, hf_catalog *cat, hf_error *err)
 {
-    size_t *todo = calloc(n ? n : 1, sizeof *todo);
-    hf_http_request *reqs = calloc(n ? n : 1, sizeof *reqs);
-    hf_http_request **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    if (!todo || !reqs || !ptrs) {
-        free(todo);
-        free(reqs);
-        free(ptrs);
-        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    }
-    size_t k = 0;
-    hf_code rc = HF_OK;
-    for (size_t i = 0; i < n; i++) {
+    batch b;
+    hf_code rc = batch_new(&b, n, err);
+    for (size_t i = 0; !rc && i < n; i++) {
         hf_model cached;
         hf_model_init(&cached);
         if (hf_cache_get(cache, models[i].id, models[i].sha,
@@ -332,35 +367,21 @@ static hf_code fetch_details(hf_hub *hub, const hf_cache *cache, hf_model *model
             continue;
         }
         hf_model_clear(&cached);
-        char *url = hf_hub_model_info_url(hub, models[i].id);
-        if (!url || hf_http_request_init(&reqs[k], url, MAX_INFO_BYTES)) {
-            free(url);
-            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-            break;
-        }
-        free(url);
-        ptrs[k] = &reqs[k];
-        todo[k++] = i;
+        rc = batch_add(&b, hf_hub_model_info_url(hub, models[i].id), MAX_INFO_BYTES, i, err);
     }
-    if (!rc && k) {
-        if (progress)
-            progress(puser, "model details", 0, k);
-        hf_http_run(hub->http, ptrs, k);
-        cat->detail_requests += k;
-        if (progress)
-            progress(puser, "model details", k, k);
-    }
-    for (size_t j = 0; !rc && j < k; j++) {
-        hf_model *m = &models[todo[j]];
+    if (!rc)
+        batch_run(&b, hub, "model details", progress, puser, cat);
+    for (size_t j = 0; !rc && j < b.n; j++) {
+        hf_model *m = &models[b.model[j]];
         char what[200];
         snprintf(what, sizeof what, "model %s", m->id);
         json_t *info = NULL;
         hf_error e;
-        hf_code r = hf_hub_check(hub, &reqs[j], what, &info, &e);
+        hf_code r = hf_hub_check(hub, &b.reqs[j], what, &info, &e);
         if (r && is_gone(&e)) {
             add_warning(cat, "skipped %s (listed, but the Hub no longer serves it: %s)", m->id,
                         e.msg);
-            keep[todo[j]] = false;
+            keep[b.model[j]] = false;
             continue;
         }
         if (!r && !json_is_object(info))
@@ -377,13 +398,9 @@ static hf_code fetch_details(hf_hub *hub, const hf_cache *cache, hf_model *model
             rc = r;
             break;
         }
-        dirty[todo[j]] = true;
+        dirty[b.model[j]] = true;
     }
-    for (size_t j = 0; j < k; j++)
-        hf_http_request_cleanup(&reqs[j]);
-    free(todo);
-    free(reqs);
-    free(ptrs);
+    batch_free(&b);
     return rc;
 }
 
@@ -391,35 +408,22 @@ static hf_code fetch_chat_templates(hf_hub *hub, hf_model *models, size_t n, con
                                     bool *dirty, hf_catalog_progress_fn progress, void *puser,
                                     hf_catalog *cat, hf_error *err)
 {
-    size_t *todo = calloc(n ? n : 1, sizeof *todo);
-    hf_http_request *reqs = calloc(n ? n : 1, sizeof *reqs);
-    hf_http_request **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    hf_code rc = (todo && reqs && ptrs) ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    size_t k = 0;
+    batch b;
+    hf_code rc = batch_new(&b, n, err);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!keep[i] || !models[i].tokenizer_config_to_read || !models[i].sha)
             continue;
-        char *url = hf_hub_resolve_url(hub, models[i].id, models[i].sha, "tokenizer_config.json");
-        if (!url || hf_http_request_init(&reqs[k], url, MAX_TOKENIZER_CONFIG_BYTES))
-            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-        free(url);
-        ptrs[k] = &reqs[k];
-        todo[k++] = i;
+        rc = batch_add(&b, hf_hub_resolve_url(hub, models[i].id, models[i].sha, "tokenizer_config.json"),
+                       MAX_TOKENIZER_CONFIG_BYTES, i, err);
     }
-    if (!rc && k) {
-        if (progress)
-            progress(puser, "chat templates", 0, k);
-        hf_http_run(hub->http, ptrs, k);
-        cat->detail_requests += k;
-        if (progress)
-            progress(puser, "chat templates", k, k);
-    }
-    for (size_t j = 0; !rc && j < k; j++) {
-        hf_model *m = &models[todo[j]];
+    if (!rc)
+        batch_run(&b, hub, "chat templates", progress, puser, cat);
+    for (size_t j = 0; !rc && j < b.n; j++) {
+        hf_model *m = &models[b.model[j]];
         char what[200];
         snprintf(what, sizeof what, "tokenizer_config.json of model %s", m->id);
         hf_error e;
-        hf_code r = hf_hub_check(hub, &reqs[j], what, NULL, &e);
+        hf_code r = hf_hub_check(hub, &b.reqs[j], what, NULL, &e);
         if (r == HF_ERR_AUTH) {
             /* gated without an approved token: the answer stays unknown */
             add_warning(cat, "%s: chat template unknown (%s)", m->id, e.msg);
@@ -428,7 +432,7 @@ static hf_code fetch_chat_templates(hf_hub *hub, hf_model *models, size_t n, con
         if (r == HF_ERR_NOT_FOUND) {
             m->chat_template = HF_TRI_NO;
             m->tokenizer_config_to_read = false;
-            dirty[todo[j]] = true;
+            dirty[b.model[j]] = true;
             continue;
         }
         if (r) {
@@ -436,8 +440,8 @@ static hf_code fetch_chat_templates(hf_hub *hub, hf_model *models, size_t n, con
             rc = r;
             break;
         }
-        json_t *tc = json_loadb(reqs[j].resp.body.data ? reqs[j].resp.body.data : "",
-                                reqs[j].resp.body.len, 0, NULL);
+        json_t *tc = json_loadb(b.reqs[j].resp.body.data ? b.reqs[j].resp.body.data : "",
+                                b.reqs[j].resp.body.len, 0, NULL);
         if (!json_is_object(tc)) {
             /* the model's own file is broken: no loader could use a template from it */
             add_warning(cat, "%s: tokenizer_config.json is not valid JSON; HAS_CHAT_TEMPLATE=NO",
@@ -448,13 +452,9 @@ static hf_code fetch_chat_templates(hf_hub *hub, hf_model *models, size_t n, con
         }
         json_decref(tc);
         m->tokenizer_config_to_read = false;
-        dirty[todo[j]] = true;
+        dirty[b.model[j]] = true;
     }
-    for (size_t j = 0; j < k; j++)
-        hf_http_request_cleanup(&reqs[j]);
-    free(todo);
-    free(reqs);
-    free(ptrs);
+    batch_free(&b);
     return rc;
 }
 

@@ -22,8 +22,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "hf_buf.h"
 #include "hf_http.h"
+#include "hf_hub.h"
 
 #define SEG_MAX ((size_t)1 << 20)
 #define READBACK ((size_t)1 << 20)
@@ -308,6 +308,23 @@ static void drain(fetch *c, file_state *fs)
         finish_file(c, fs);
 }
 
+/* Inserts s at position i of fs's pending list (kept sorted by offset). */
+static bool pending_insert(file_state *fs, size_t i, segment s)
+{
+    if (fs->n_pending == fs->cap_pending) {
+        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
+        segment *v = realloc(fs->pending, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->pending = v;
+        fs->cap_pending = cap;
+    }
+    memmove(&fs->pending[i + 1], &fs->pending[i], (fs->n_pending - i) * sizeof *fs->pending);
+    fs->pending[i] = s;
+    fs->n_pending++;
+    return true;
+}
+
 /* Keeps bytes that arrived ahead of the hash position. */
 static bool stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len)
 {
@@ -346,14 +363,6 @@ static bool stash(fetch *c, file_state *fs, uint64_t off, const void *data, size
             }
         }
     }
-    if (fs->n_pending == fs->cap_pending) {
-        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
-        segment *v = realloc(fs->pending, cap * sizeof *v);
-        if (!v)
-            return false;
-        fs->pending = v;
-        fs->cap_pending = cap;
-    }
     segment s = {off, len, NULL, 0};
     size_t cap = len < 65536 ? 65536 : len;
     if (cap <= SEG_MAX && c->ram_used + cap <= c->opt->ram_budget) {
@@ -364,9 +373,13 @@ static bool stash(fetch *c, file_state *fs, uint64_t off, const void *data, size
             c->ram_used += cap;
         }
     }
-    memmove(&fs->pending[i + 1], &fs->pending[i], (fs->n_pending - i) * sizeof *fs->pending);
-    fs->pending[i] = s;
-    fs->n_pending++;
+    if (!pending_insert(fs, i, s)) {
+        if (s.buf) {
+            c->ram_used -= s.cap;
+            free(s.buf);
+        }
+        return false;
+    }
     return true;
 }
 
@@ -379,16 +392,7 @@ static bool pending_disk(file_state *fs, uint64_t off, uint64_t len)
         fs->pending[fs->n_pending - 1].len += len;
         return true;
     }
-    if (fs->n_pending == fs->cap_pending) {
-        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
-        segment *v = realloc(fs->pending, cap * sizeof *v);
-        if (!v)
-            return false;
-        fs->pending = v;
-        fs->cap_pending = cap;
-    }
-    fs->pending[fs->n_pending++] = (segment){off, len, NULL, 0};
-    return true;
+    return pending_insert(fs, fs->n_pending, (segment){off, len, NULL, 0});
 }
 
 /* Journal chunks that are now complete. */
@@ -564,29 +568,9 @@ static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
     x->linked_size = -1;
     x->retry_after = x->rl_reset = -1;
     x->rl_remaining = -1;
-    if (fs->url) {
-        x->url = strdup(fs->url);
-    } else {
-        hf_buf u;
-        hf_buf_init(&u, 0);
-        hf_buf_printf(&u, "%s/%s%s/resolve/%s/", c->opt->endpoint,
-                      hf_repo_type_prefix(c->opt->repo_type), c->opt->repo_id, c->opt->commit);
-        for (const char *p = fs->f->path; *p;) {
-            size_t seg = strcspn(p, "/");
-            char *part = strndup(p, seg);
-            char *esc = part ? hf_http_escape(part) : NULL;
-            hf_buf_puts(&u, esc ? esc : "");
-            free(part);
-            free(esc);
-            p += seg;
-            if (*p == '/') {
-                hf_buf_puts(&u, "/");
-                p++;
-            }
-        }
-        x->url = u.overflow ? NULL : hf_buf_steal(&u);
-        hf_buf_free(&u);
-    }
+    x->url = fs->url ? strdup(fs->url)
+                     : hf_resolve_url(c->opt->endpoint, hf_repo_type_prefix(c->opt->repo_type),
+                                      c->opt->repo_id, c->opt->commit, fs->f->path);
     CURL *e = x->url ? curl_easy_init() : NULL;
     if (!e) {
         free(x->url);

@@ -103,13 +103,13 @@ char *hf_hub_collection_url(const hf_hub *hub, const char *slug)
     return b.overflow ? (hf_buf_free(&b), NULL) : hf_buf_steal(&b);
 }
 
-char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *revision,
-                         const char *path)
+char *hf_resolve_url(const char *endpoint, const char *prefix, const char *repo_id,
+                     const char *revision, const char *path)
 {
     char *rev = hf_http_escape(revision);
     hf_buf b;
     hf_buf_init(&b, 0);
-    hf_buf_printf(&b, "%s/%s/resolve/%s/", hub->endpoint, model_id, rev ? rev : "");
+    hf_buf_printf(&b, "%s/%s%s/resolve/%s/", endpoint, prefix, repo_id, rev ? rev : "");
     free(rev);
     /* Keep '/' between segments, escape each segment. */
     const char *p = path;
@@ -127,6 +127,12 @@ char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *re
         }
     }
     return b.overflow ? (hf_buf_free(&b), NULL) : hf_buf_steal(&b);
+}
+
+char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *revision,
+                         const char *path)
+{
+    return hf_resolve_url(hub->endpoint, "", model_id, revision, path);
 }
 
 /* The server's own words, shortened and without control characters. */

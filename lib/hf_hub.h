@@ -43,7 +43,11 @@ char *hf_hub_list_models_url(const hf_hub *hub, const hf_list_query *q);
 char *hf_hub_model_info_url(const hf_hub *hub, const char *model_id);
 /* /api/collections/{slug} */
 char *hf_hub_collection_url(const hf_hub *hub, const char *slug);
-/* /{id}/resolve/{revision}/{path} */
+/* {endpoint}/{prefix}{id}/resolve/{revision}/{path}, each path segment
+ * escaped; prefix is "" for models, "datasets/" for datasets. */
+char *hf_resolve_url(const char *endpoint, const char *prefix, const char *repo_id,
+                     const char *revision, const char *path);
+/* /{id}/resolve/{revision}/{path} of a model */
 char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *revision,
                          const char *path);
 

@@ -256,8 +256,10 @@ def main():
             ok, files, _, _ = image_contents(t, d) if r.rc == 0 else (False, {}, 0, "")
             ok = ok and files.get("model-00001-of-00005.safetensors", (0, ""))[1] == next(
                 f["sha256"] for f in by_id["bench-org/big-model"]["files"] if f["path"].startswith("model-00001"))
-        # the rerun fetches what was not journaled: at most the ranges in flight
-        t.ok(ok and first > 0 and second <= total - first + (1 << 20), "%s: the rerun continues (fetched %d MB of %d MB again) and verifies" %
+        # the rerun fetches what was not journaled: at most the ranges in flight. The server counts
+        # what it pushed into the socket, including bytes past the point where a transfer that was
+        # split in two stops reading: allow for those (a few socket buffers).
+        t.ok(ok and first > 0 and second <= total - first + (32 << 20), "%s: the rerun continues (fetched %d MB of %d MB again) and verifies" %
              (fmt, second >> 20, total >> 20), r.diag())
         t.ok(not os.path.exists(journal) and not os.path.exists(d + ".hfhub-part"), "%s: work files removed" % fmt)
         subprocess.run(["rm", "-rf", d])
