@@ -336,7 +336,7 @@ hf_code hf_model_files_from_info(hf_model *m, json_t *info, hf_error *err)
     size_t k = 0;
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        if (selected[i]) {
+        if (selected[i] && strncmp(paths[i], ".hfhub/", 7)) { /* our name space: not imported */
             files[k++] = (hf_sized_file){paths[i], sizes[i]};
             bytes += sizes[i];
         }
