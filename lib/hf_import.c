@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,10 +156,24 @@ static hf_code check_space(const char *dest, uint64_t need, uint64_t present, hf
     return rc;
 }
 
+static uint64_t usage_sum;
+
+static int add_usage(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)flag;
+    (void)ftw;
+    usage_sum += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+
+/* Bytes a file or a tree occupies on disk (what a resumed import already has). */
 static uint64_t disk_usage(const char *path)
 {
-    struct stat st;
-    return lstat(path, &st) ? 0 : (uint64_t)st.st_blocks * 512;
+    usage_sum = 0;
+    if (nftw(path, add_usage, 16, FTW_PHYS))
+        return 0;
+    return usage_sum;
 }
 
 /* Journal key: what must be identical for a resume to be valid. */
@@ -375,9 +390,10 @@ typedef struct {
     const hf_fetch_file *files;
 } image_sink;
 
-/* Calls fn on each piece of [off, off+len) of file `file`, with its image offset. */
-static hf_code image_io(image_sink *s, size_t file, uint64_t off, char *buf, size_t len,
-                        bool write, hf_error *err)
+/* Writes or reads [off, off+len) of layout file `file` (named `name` in
+ * messages), piece by piece along its extents. */
+static hf_code image_io(image_sink *s, size_t file, const char *name, uint64_t off, char *buf,
+                        size_t len, bool write, hf_error *err)
 {
     const hf_ext4_file_map *m = &s->layout->files[file];
     size_t lo = 0, hi = m->n_extents;
@@ -399,15 +415,14 @@ static hf_code image_io(image_sink *s, size_t file, uint64_t off, char *buf, siz
             hf_code rc = hf_qcow2_pwrite(s->q, buf, n, guest, err);
             if (rc) {
                 if (err->code == HF_ERR_IO && strstr(err->msg, "space"))
-                    return io_error(err, "write", s->files[file].path, ENOSPC);
+                    return io_error(err, "write", name, ENOSPC);
                 return rc;
             }
         } else {
             uint64_t host = hf_qcow2_host_offset(s->q, guest);
             ssize_t r = host == UINT64_MAX ? -1 : pread(hf_qcow2_fd(s->q), buf, n, (off_t)host);
             if (r != (ssize_t)n)
-                return hf_error_set(err, HF_ERR_IO, "cannot read back %s from the image",
-                                    s->files[file].path);
+                return hf_error_set(err, HF_ERR_IO, "cannot read back %s from the image", name);
         }
         buf += n;
         off += n;
@@ -415,20 +430,22 @@ static hf_code image_io(image_sink *s, size_t file, uint64_t off, char *buf, siz
     }
     if (len)
         return hf_error_set(err, HF_ERR_PROTOCOL, "internal error: %s offset %llu is outside its layout",
-                            s->files[file].path, (unsigned long long)off);
+                            name, (unsigned long long)off);
     return HF_OK;
 }
 
 static hf_code image_write(void *user, size_t file, uint64_t off, const void *buf, size_t len,
                            hf_error *err)
 {
-    return image_io(user, file, off, (char *)buf, len, true, err);
+    image_sink *s = user;
+    return image_io(s, file, s->files[file].path, off, (char *)buf, len, true, err);
 }
 
 static hf_code image_read(void *user, size_t file, uint64_t off, void *buf, size_t len,
                           hf_error *err)
 {
-    return image_io(user, file, off, buf, len, false, err);
+    image_sink *s = user;
+    return image_io(s, file, s->files[file].path, off, buf, len, false, err);
 }
 
 /* ---- the run ----------------------------------------------------------------------------- */
@@ -608,21 +625,9 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
         hf_manifest_info mi = manifest_info(p, source);
         rc = hf_manifest_render(&mi, p->files, p->n_files, (size_t)manifest_size, &text, &len,
                                 err);
-        const hf_fetch_file *saved = s.files;
-        if (!rc) {
-            /* the manifest is file number n-1 of the layout */
-            hf_fetch_file *all = calloc(n, sizeof *all);
-            if (!all) {
-                rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-            } else {
-                memcpy(all, p->files, p->n_files * sizeof *all);
-                all[p->n_files].path = HF_MANIFEST_PATH;
-                s.files = all;
-                rc = image_io(&s, p->n_files, 0, text, len, true, err);
-                s.files = saved;
-                free(all);
-            }
-        }
+        /* the manifest is the layout's last file */
+        if (!rc)
+            rc = image_io(&s, p->n_files, HF_MANIFEST_PATH, 0, text, len, true, err);
         free(text);
     }
     if (!rc)
@@ -662,8 +667,6 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
             goto out;
     }
     uint64_t present = resume ? disk_usage(part) : 0;
-    if (resume && p->format == HF_FORMAT_DIR)
-        present = p->files_bytes / 2; /* a directory's usage is costly to sum; be lenient */
     if ((rc = check_space(dest, p->stored_bytes, present, err)))
         goto out;
     if (p->format == HF_FORMAT_DIR)
