@@ -934,7 +934,7 @@ static void report(fetch *c, double now, bool force)
 static void adapt(fetch *c, double now, bool work_left)
 {
     double dt = now - c->win_start;
-    if (dt < 2.0)
+    if (dt < 1.0)
         return;
     double rate = (double)c->win_bytes / dt;
     c->rate = rate;

@@ -257,12 +257,18 @@ static hf_code remove_tree(const char *path, hf_error *err)
 
 #define MAX_OPEN 64
 
+/* Dirty data is handed to the kernel's writeback every so often, so that the
+ * final flush before DEST appears has little left to do (and the page cache
+ * does not fill with a whole model's dirty pages). */
+#define WRITEBACK_EVERY ((uint64_t)64 << 20)
+
 typedef struct {
     int root;               /* the work directory */
     const hf_fetch_file *files;
     size_t n;
     int *fds;
     size_t open_count, next_evict;
+    uint64_t unflushed;
 } dir_sink;
 
 /* Opens (creating) a file below root without following any symlink. */
@@ -356,6 +362,11 @@ static hf_code dir_write(void *user, size_t file, uint64_t off, const void *buf,
         p += w;
         off += (uint64_t)w;
         len -= (size_t)w;
+        s->unflushed += (uint64_t)w;
+    }
+    if (s->unflushed >= WRITEBACK_EVERY) {
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* start writeback, do not wait */
+        s->unflushed = 0;
     }
     return HF_OK;
 }
@@ -388,6 +399,7 @@ typedef struct {
     hf_qcow2 *q;
     const hf_ext4_layout *layout;
     const hf_fetch_file *files;
+    uint64_t unflushed;
 } image_sink;
 
 /* Writes or reads [off, off+len) of layout file `file` (named `name` in
@@ -438,7 +450,13 @@ static hf_code image_write(void *user, size_t file, uint64_t off, const void *bu
                            hf_error *err)
 {
     image_sink *s = user;
-    return image_io(s, file, s->files[file].path, off, (char *)buf, len, true, err);
+    hf_code rc = image_io(s, file, s->files[file].path, off, (char *)buf, len, true, err);
+    s->unflushed += len;
+    if (!rc && s->unflushed >= WRITEBACK_EVERY) {
+        sync_file_range(hf_qcow2_fd(s->q), 0, 0, SYNC_FILE_RANGE_WRITE);
+        s->unflushed = 0;
+    }
+    return rc;
 }
 
 static hf_code image_read(void *user, size_t file, uint64_t off, void *buf, size_t len,
