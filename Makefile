@@ -92,6 +92,7 @@ demo: deps
 
 bench: all
 	@python3 bench/catalog_bench.py
+	@python3 bench/download_bench.py
 
 # ---- install ------------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local] [ONE_LOCATION=...]

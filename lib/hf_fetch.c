@@ -95,6 +95,9 @@ typedef struct fetch {
     int n_active;
     int target;
     double ref_rate;
+    int good_target;        /* the last connection count that paid off */
+    int probe_windows;      /* windows left before judging an increase */
+    int hold_windows;       /* windows to wait before the next increase */
     size_t ram_used;
     char *auth_header;
     int journal_fd;
@@ -118,6 +121,8 @@ static void fail(fetch *c, const hf_error *e)
         c->err = *e;
     }
 }
+
+static void throttle(fetch *c);
 
 /* ---- journal -------------------------------------------------------------- */
 
@@ -802,8 +807,7 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
         delay = x->retry_after;
     if (s == 429 || s == 503) {
         /* the server says slow down: fewer connections, and a pause */
-        c->target = c->target / 2 > 1 ? c->target / 2 : 1;
-        c->ref_rate = 0;
+        throttle(c);
         if (now + delay > c->pause_until)
             c->pause_until = now + delay;
     }
@@ -930,7 +934,9 @@ static void report(fetch *c, double now, bool force)
     c->opt->progress(c->opt->progress_user, &p);
 }
 
-/* Adds connections while that makes the download faster. */
+/* Probes for more connections while that makes the download faster: after
+ * an increase, if the next windows are not at least 10% faster, it goes
+ * back to the last good count and waits a while before probing again. */
 static void adapt(fetch *c, double now, bool work_left)
 {
     double dt = now - c->win_start;
@@ -940,15 +946,40 @@ static void adapt(fetch *c, double now, bool work_left)
     c->rate = rate;
     c->win_start = now;
     c->win_bytes = 0;
+    if (c->probe_windows > 0) {
+        /* the first window after an increase is spent opening connections */
+        if (--c->probe_windows > 0)
+            return;
+        if (rate > c->ref_rate * 1.10) {
+            c->good_target = c->target; /* it helped: keep probing */
+        } else {
+            c->target = c->good_target;
+            c->hold_windows = 10;
+            return;
+        }
+    }
+    c->ref_rate = rate;
+    if (c->hold_windows > 0) {
+        c->hold_windows--;
+        return;
+    }
     bool saturated = c->n_active >= c->target && work_left;
-    if (saturated && c->target < c->opt->max_connections && rate > c->ref_rate * 1.10) {
-        c->ref_rate = rate;
+    if (saturated && c->target < c->opt->max_connections) {
+        c->good_target = c->target;
         int step = c->target / 2 > 1 ? c->target / 2 : 1;
         c->target = c->target + step > c->opt->max_connections ? c->opt->max_connections
                                                                : c->target + step;
-    } else if (rate > c->ref_rate) {
-        c->ref_rate = rate;
+        c->probe_windows = 2;
     }
+}
+
+/* The server asked us to slow down, or a connection stalled. */
+static void throttle(fetch *c)
+{
+    c->target = c->target / 2 > 1 ? c->target / 2 : 1;
+    c->good_target = c->target;
+    c->probe_windows = 0;
+    c->hold_windows = 10;
 }
 
 #define SET_DEFAULT(field, value)                                                            \
@@ -1014,7 +1045,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         stats->resumed_bytes += c.files[i].resumed;
         drain(&c, &c.files[i]); /* resumed prefixes, and empty files */
     }
-    c.target = o.initial_connections;
+    c.target = c.good_target = o.initial_connections;
     c.win_start = c.started = hf_http_now();
 
     while (!c.failed && c.files_done < n) {
@@ -1038,8 +1069,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
             if (now - x->last_byte > o.stall_timeout) {
                 /* no byte for too long: replace the connection */
                 stats->stalls++;
-                c.target = c.target / 2 > 1 ? c.target / 2 : 1;
-                c.ref_rate = 0;
+                throttle(&c);
                 if (++x->fs->stalls > 50) {
                     hf_error e;
                     hf_error_set(&e, HF_ERR_NETWORK, "%s: %s keeps stalling; giving up",

@@ -497,6 +497,36 @@ static hf_manifest_info manifest_info(const hf_import_plan *p, const char *sourc
                               .format = p->format == HF_FORMAT_DIR ? "dir" : "qcow2"};
 }
 
+/* fsyncs the tree's directories, each once (entries are durable only then).
+ * Files are listed in path order, so a file's directory is usually the
+ * previous file's. */
+static hf_code fsync_dirs(int root, const hf_import_plan *p, hf_error *err)
+{
+    if (fsync(root))
+        return hf_error_set(err, HF_ERR_IO, "cannot flush the import's directory: %s",
+                            strerror(errno));
+    char *last = NULL;
+    for (size_t i = 0; i <= p->n_files; i++) {
+        const char *path = i < p->n_files ? p->files[i].path : HF_MANIFEST_PATH;
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+            continue;
+        size_t len = (size_t)(slash - path);
+        if (last && strlen(last) == len && !strncmp(last, path, len))
+            continue;
+        free(last);
+        if (!(last = strndup(path, len)))
+            return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        int fd = openat(root, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+    }
+    free(last);
+    return HF_OK;
+}
+
 static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *source,
                        const char *part, const char *journal, const char *key, bool resume,
                        const hf_import_options *opt, hf_import_result *res, hf_error *err)
@@ -551,8 +581,18 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
             close(fd);
         free(text);
     }
-    if (!rc && syncfs(s.root))
-        rc = hf_error_set(err, HF_ERR_IO, "cannot flush %s to disk: %s", part, strerror(errno));
+    /* on disk before DEST appears: each file, then the directories (only our
+     * files; syncfs would wait for everything else on the filesystem too) */
+    for (size_t i = 0; !rc && i <= p->n_files; i++) {
+        const char *path = i < p->n_files ? p->files[i].path : HF_MANIFEST_PATH;
+        int fd = open_below(s.root, path, false, err);
+        if (fd < 0 || fsync(fd))
+            rc = fd < 0 ? err->code : io_error(err, "flush", path, errno);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (!rc)
+        rc = fsync_dirs(s.root, p, err);
     if (s.root >= 0)
         close(s.root);
     return rc;
