@@ -273,6 +273,29 @@ def main():
             t.ok(r.clean_failure(1, "not enough space") and os.listdir(mnt) == [],
                  "not enough disk space: refused before downloading, nothing written", r.diag())
             subprocess.run(["umount", mnt])
+        # the disk fills up during the download: a clear error, then the rerun continues
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700m", "tmpfs", mnt]).returncode == 0:
+            d = os.path.join(mnt, "shard")
+            src = "hf://bench-org/big-model?format=dir&include=model-00001-of-*"
+            emu.config(cdn_rate_total=60_000_000)
+            proc = subprocess.Popen([os.path.join(BIN, "hfhub_downloader"), src, d, "--progress", "none"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(2)
+            filler = os.path.join(mnt, "filler")
+            subprocess.run(["dd", "if=/dev/zero", "of=" + filler, "bs=1M", "count=400"], capture_output=True)
+            _, err = proc.communicate(timeout=120)
+            err = err.decode()
+            t.ok(proc.returncode == 1 and "disk is full" in err and "run the same command again" in err
+                 and not os.path.exists(d) and os.path.exists(d + ".hfhub-journal"),
+                 "the disk fills up mid-download: exit 1, says to free space and rerun, DEST absent", err[-400:])
+            os.unlink(filler)
+            emu.config(cdn_rate_total=0)
+            r = run("hfhub_downloader", [src, d, "--progress", "none"], env, timeout=120)
+            got = tree_digests(d) if r.rc == 0 else {}
+            shard = next(f for f in by_id["bench-org/big-model"]["files"] if f["path"].startswith("model-00001"))
+            t.ok(r.rc == 0 and got.get(shard["path"], (0, ""))[1] == shard["sha256"],
+                 "after freeing space the same command completes and verifies", r.diag())
+            subprocess.run(["umount", mnt])
     emu.stop()
     t.done()
 
