@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -706,12 +707,31 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     if (!lstat(dest, &st))
         return hf_error_set(err, HF_ERR_INVALID,
                             "%s already exists; remove it or choose another destination", dest);
-    char *part = path_with(dest, ".hfhub-part");
-    char *journal = path_with(dest, ".hfhub-journal");
-    char *meta = path_with(dest, ".hfhub-meta");
+    const char *base = opt->work_prefix ? opt->work_prefix : dest;
+    char *lock_path = NULL;
+    int lock_fd = -1;
+    char *part = path_with(base, ".hfhub-part");
+    char *journal = path_with(base, ".hfhub-journal");
+    char *meta = path_with(base, ".hfhub-meta");
     hf_code rc = HF_OK;
     if (!part || !journal || !meta) {
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* one import at a time per set of work files (two exports of the same
+     * model into one datastore would otherwise share them) */
+    lock_path = path_with(base, ".hfhub-lock");
+    lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (lock_fd < 0) {
+        rc = hf_error_set(err, HF_ERR_IO, "cannot create the lock file %s: %s",
+                          lock_path ? lock_path : "", strerror(errno));
+        goto out;
+    }
+    if (flock(lock_fd, LOCK_EX | LOCK_NB)) {
+        rc = hf_error_set(err, HF_ERR_IO,
+                          "another import of the same model is writing %s now; wait for it to "
+                          "finish, then run this again (it will continue from that work)",
+                          part);
         goto out;
     }
     char key[65];
@@ -740,8 +760,12 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     }
     unlink(journal);
     unlink(meta);
+    unlink(lock_path);
     res->disk_bytes = p->format == HF_FORMAT_DIR ? p->stored_bytes : disk_usage(dest);
 out:
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock */
+    free(lock_path);
     free(part);
     free(journal);
     free(meta);

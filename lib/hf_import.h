@@ -40,6 +40,11 @@ void hf_import_plan_free(hf_import_plan *plan);
 
 typedef struct {
     int max_connections;
+    /* Where the work files go: <work_prefix>.hfhub-part, -journal, -meta.
+     * NULL: next to DEST (DEST.hfhub-part, ...). A prefix derived from the
+     * source lets a rerun towards another DEST continue the same work (as
+     * OpenNebula's datastore driver picks a new image path on each try). */
+    const char *work_prefix;
     double stall_timeout;       /* 0: the engine's default */
     long retry_base_ms;         /* 0: the engine's default */
     hf_fetch_progress_fn progress;

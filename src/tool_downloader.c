@@ -174,6 +174,31 @@ static char *work_dest(const char *source, hf_format format)
     return out;
 }
 
+/* <directory of dest>/.hfhub-work/<16 hex of sha256(source, format)> */
+static char *datastore_work_prefix(const char *dest, const char *source, hf_format format)
+{
+    const char *slash = strrchr(dest, '/');
+    size_t dlen = slash ? (size_t)(slash - dest) : 1;
+    const char *dir = slash ? dest : ".";
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    char key[4200];
+    snprintf(key, sizeof key, "%s\n%d", source, (int)format);
+    EVP_Digest(key, strlen(key), d, &n, EVP_sha256(), NULL);
+    char *out = malloc(dlen + 64);
+    if (!out)
+        return NULL;
+    snprintf(out, dlen + 64, "%.*s/.hfhub-work", (int)dlen, dir);
+    if (mkdir(out, 0700) && errno != EEXIST) {
+        free(out);
+        return NULL; /* fall back to work files next to DEST */
+    }
+    size_t len = strlen(out);
+    snprintf(out + len, dlen + 64 - len, "/%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2],
+             d[3], d[4], d[5], d[6], d[7]);
+    return out;
+}
+
 static int fail(int status, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", PROG, msg);
@@ -298,6 +323,12 @@ int main(int argc, char **argv)
 
     bool to_stdout = !strcmp(dest, "-");
     char *work = to_stdout ? work_dest(source, plan.format) : strdup(dest);
+    /* Inside OpenNebula each try of an import gets a new image path: keep the
+     * work where the next try finds it, one hidden directory per datastore,
+     * named after what is imported. */
+    char *work_prefix = NULL;
+    if (!to_stdout && drv && *drv && work)
+        work_prefix = datastore_work_prefix(work, source, plan.format);
     progress_state ps = {.start = hf_http_now()};
     bool tty = isatty(STDERR_FILENO);
     ps.mode = !strcmp(progress, "none")    ? PROGRESS_NONE
@@ -312,6 +343,7 @@ int main(int argc, char **argv)
     if ((v = getenv("HFHUB_RETRY_BASE_MS")) && *v && !hf_parse_long(v, 1, 60000, &retry_ms))
         status = fail(2, "HFHUB_RETRY_BASE_MS must be a number from 1 to 60000");
     hf_import_options io = {.max_connections = (int)connections,
+                            .work_prefix = work_prefix,
                             .stall_timeout = (double)stall,
                             .retry_base_ms = retry_ms,
                             .progress = on_progress,
@@ -358,6 +390,7 @@ int main(int argc, char **argv)
         }
     }
     free(work);
+    free(work_prefix);
     hf_import_plan_free(&plan);
     hf_client_close(&client);
     return status;

@@ -10,9 +10,11 @@ permission rule."""
 import base64
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import (BIN, ROOT, Emulator, Test, clean_env, decode_apps, expected, fixtures,  # noqa: E402
@@ -181,6 +183,33 @@ def main():
     bad = dict(block, DRV_ACTION="not base64!")
     r = sh([downloader, src, os.path.join(base, "bad")], env=bad)
     t.ok(r.returncode != 0 and "DRV_ACTION" in r.stderr, "a broken DRV_ACTION is reported")
+
+    # -- an export that dies, then a new try (OpenNebula picks a new image path each time) ----------
+    big = "hf://bench-org/big-model?include=model-00001-of-*"
+    emu.config(cdn_rate_total=40_000_000)
+    first_dst, second_dst = os.path.join(base, "try1"), os.path.join(base, "try2")
+    proc = subprocess.Popen([downloader, big, first_dst], env=block, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(3)
+    r = sh([downloader, big, os.path.join(base, "try-parallel")], env=block)
+    t.ok(r.returncode == 1 and "another import of the same model" in r.stderr,
+         "a second export of the same model into the same datastore waits its turn (clear error)", r.stderr[-300:])
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    work = os.path.join(base, ".hfhub-work")
+    t.ok(not os.path.exists(first_dst) and os.listdir(work),
+         "the killed try left its work in the datastore's .hfhub-work, not at the image path")
+    emu.config(cdn_rate_total=0)
+    emu.reset()
+    r = sh([downloader, big, second_dst], env=block)
+    fetched = sum(q.get("bytes", 0) for q in emu.stats()["requests"] if q["listener"] == "cdn")
+    shard = next(f for f in by_id["bench-org/big-model"]["files"] if f["path"].startswith("model-00001"))
+    ok, files, _, _ = image_contents(t, second_dst) if r.returncode == 0 else (False, {}, 0, "")
+    t.ok(ok and files.get(shard["path"], (0, ""))[1] == shard["sha256"] and fetched < shard["size"] - (50 << 20),
+         "the next try, to a new image path, continues the work (%d of %d MB fetched again) and verifies"
+         % (fetched >> 20, shard["size"] >> 20), r.stderr[-400:])
+    t.ok(os.listdir(work) == [], "the work directory is empty afterwards")
+    os.unlink(second_dst)
 
     # -- the stat probe ----------------------------------------------------------------------------
     probe = 'UTILS_PATH="%s"; source "%s/libfs.sh"; fs_size "$1"' % (ds_dir, ds_dir)
