@@ -710,6 +710,7 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     const char *base = opt->work_prefix ? opt->work_prefix : dest;
     char *lock_path = NULL;
     int lock_fd = -1;
+    bool locked = false;
     char *part = path_with(base, ".hfhub-part");
     char *journal = path_with(base, ".hfhub-journal");
     char *meta = path_with(base, ".hfhub-meta");
@@ -734,6 +735,7 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
                           part);
         goto out;
     }
+    locked = true;
     char key[65];
     journal_key(p, key);
     bool resume = journal_matches(journal, key) && !lstat(part, &st);
@@ -763,6 +765,8 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     unlink(lock_path);
     res->disk_bytes = p->format == HF_FORMAT_DIR ? p->stored_bytes : disk_usage(dest);
 out:
+    if (rc && locked && lstat(part, &st) && lstat(journal, &st))
+        unlink(lock_path); /* nothing to resume: leave nothing behind */
     if (lock_fd >= 0)
         close(lock_fd); /* releases the lock */
     free(lock_path);
