@@ -1,4 +1,5 @@
-/* libFuzzer target: oned's driver message (base64 + XML), outside input. */
+/* libFuzzer target: oned's driver messages (base64 + XML), outside input:
+ * the market MAD's message and the datastore driver's DRV_ACTION. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = '\0';
     if (one_driver_msg_parse(s, &c, &e) == HF_OK)
         one_market_conf_clear(&c);
+    /* the datastore driver's DRV_ACTION goes through the same parser */
+    one_datastore_info ds;
+    if (one_datastore_msg_parse(s, &ds, &e) == HF_OK)
+        one_datastore_info_clear(&ds);
     free(s);
     return 0;
 }
