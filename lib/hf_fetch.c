@@ -24,6 +24,7 @@
 
 #include "hf_http.h"
 #include "hf_hub.h"
+#include "hf_http_headers.h"
 
 #define SEG_MAX ((size_t)1 << 20)
 #define READBACK ((size_t)1 << 20)
@@ -436,17 +437,6 @@ static void restart_file(fetch *c, file_state *fs)
 
 /* ---- transfers --------------------------------------------------------------- */
 
-static char *trim_copy(const char *v, size_t n)
-{
-    while (n && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
-        n--;
-    return strndup(v, n);
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     xfer *x = userp;
@@ -455,7 +445,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     if (!colon)
         return n;
     size_t klen = (size_t)(colon - data);
-    char *v = trim_copy(colon + 1, n - klen - 1);
+    char *v = hf_header_trim(colon + 1, n - klen - 1);
     if (!v)
         return n;
 #define IS(h) (klen == sizeof(h) - 1 && !strncasecmp(data, h, klen))
@@ -472,25 +462,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         x->x_error_message = v;
         v = NULL;
     } else if (IS("content-range")) {
-        unsigned long long a, b, t;
-        if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-            x->have_cr = true;
-            x->cr_start = a;
-            x->cr_total = t;
-        }
+        uint64_t end;
+        x->have_cr = hf_header_content_range(v, &x->cr_start, &end, &x->cr_total);
     } else if (IS("x-linked-size")) {
         x->linked_size = strtoll(v, NULL, 10);
     } else if (IS("retry-after")) {
-        char *end;
-        double s = strtod(v, &end);
-        if (end != v && s >= 0)
-            x->retry_after = s;
+        hf_header_seconds(v, &x->retry_after);
     } else if (IS("ratelimit")) {
-        const char *r = strstr(v, "r="), *t = strstr(v, "t=");
-        if (r)
-            x->rl_remaining = strtol(r + 2, NULL, 10);
-        if (t)
-            x->rl_reset = strtod(t + 2, NULL);
+        hf_header_ratelimit(v, &x->rl_remaining, &x->rl_reset);
     }
 #undef IS
     free(v);

@@ -1,5 +1,6 @@
 /* HTTP transport on libcurl's multi interface (see hf_http.h). */
 #include "hf_http.h"
+#include "hf_http_headers.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -230,62 +231,10 @@ char *hf_http_escape(const char *s)
 
 /* ---- response headers --------------------------------------------------- */
 
-static char *trimmed_copy(const char *v, size_t n)
-{
-    while (n && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
-    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, v, n);
-        s[n] = '\0';
-    }
-    return s;
-}
-
 static void set_field(char **field, const char *v, size_t n)
 {
     free(*field);
-    *field = trimmed_copy(v, n);
-}
-
-/* Link: <url>; rel="next", <url2>; rel="prev" */
-static char *parse_link_next(const char *v)
-{
-    const char *p = v;
-    while ((p = strchr(p, '<')) != NULL) {
-        const char *end = strchr(p, '>');
-        if (!end)
-            return NULL;
-        const char *params = end + 1;
-        const char *next_link = strchr(params, '<');
-        size_t plen = next_link ? (size_t)(next_link - params) : strlen(params);
-        char *chunk = trimmed_copy(params, plen);
-        bool is_next = chunk && (strstr(chunk, "rel=\"next\"") || strstr(chunk, "rel=next"));
-        free(chunk);
-        if (is_next)
-            return trimmed_copy(p + 1, (size_t)(end - p - 1));
-        p = end + 1;
-    }
-    return NULL;
-}
-
-/* RateLimit: "api";r=0;t=42 */
-static void parse_ratelimit(hf_http_response *r, const char *v)
-{
-    const char *pr = strstr(v, ";r=");
-    const char *pt = strstr(v, ";t=");
-    if (!pr)
-        pr = strstr(v, "; r=");
-    if (!pt)
-        pt = strstr(v, "; t=");
-    if (pr)
-        r->ratelimit_remaining = strtol(strchr(pr, '=') + 1, NULL, 10);
-    if (pt)
-        r->ratelimit_reset = strtod(strchr(pt, '=') + 1, NULL);
+    *field = hf_header_trim(v, n);
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
@@ -311,9 +260,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     if (IS("location")) {
         set_field(&r->location, v, vlen);
     } else if (IS("link")) {
-        char *val = trimmed_copy(v, vlen);
+        char *val = hf_header_trim(v, vlen);
         if (val) {
-            char *next = parse_link_next(val);
+            char *next = hf_header_link_next(val);
             if (next) {
                 free(r->link_next);
                 r->link_next = next;
@@ -334,19 +283,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         set_field(&r->content_type, v, vlen);
     } else if (IS("x-linked-size") || IS("content-length") || IS("retry-after") ||
                IS("ratelimit")) {
-        char *val = trimmed_copy(v, vlen);
+        char *val = hf_header_trim(v, vlen);
         if (val) {
             if (IS("x-linked-size"))
                 r->x_linked_size = strtoll(val, NULL, 10);
             else if (IS("content-length"))
                 r->content_length = strtoll(val, NULL, 10);
-            else if (IS("retry-after")) {
-                char *end;
-                double s = strtod(val, &end);
-                if (end != val && s >= 0)
-                    r->retry_after = s;
-            } else
-                parse_ratelimit(r, val);
+            else if (IS("retry-after"))
+                hf_header_seconds(val, &r->retry_after);
+            else
+                hf_header_ratelimit(val, &r->ratelimit_remaining, &r->ratelimit_reset);
             free(val);
         }
     }
