@@ -125,6 +125,13 @@ static void fail(fetch *c, const hf_error *e)
 
 static void throttle(fetch *c);
 
+static void out_of_memory(fetch *c)
+{
+    hf_error e;
+    hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
+    fail(c, &e);
+}
+
 /* ---- journal -------------------------------------------------------------- */
 
 static void journal_line(fetch *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -428,11 +435,8 @@ static void restart_file(fetch *c, file_state *fs)
     journal_line(c, "R %zu\n", fs->index);
     free(fs->url);
     fs->url = NULL;
-    if (!hash_start(fs) || !todo_add(fs, 0, fs->f->size)) {
-        hf_error e;
-        hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
-        fail(c, &e);
-    }
+    if (!hash_start(fs) || !todo_add(fs, 0, fs->f->size))
+        out_of_memory(c);
 }
 
 /* ---- transfers --------------------------------------------------------------- */
@@ -517,8 +521,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         if (x->pos == fs->hash_pos) {
             hash_bytes(fs, data, take);
         } else if (!stash(c, fs, x->pos, data, take)) {
-            hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
-            fail(c, &e);
+            out_of_memory(c);
             return 0;
         }
         account(c, fs, x->pos, take);
@@ -630,16 +633,25 @@ static void take_span(fetch *c, file_state *fs, uint64_t *start, uint64_t *end)
     }
 }
 
+/* Starts a transfer for the next span of fs; gives the span back on failure. */
+static bool start_span(fetch *c, file_state *fs)
+{
+    uint64_t a, b;
+    take_span(c, fs, &a, &b);
+    if (start_xfer(c, fs, a, b))
+        return true;
+    todo_add(fs, a, b);
+    out_of_memory(c);
+    return false;
+}
+
 static bool start_next(fetch *c, double now)
 {
     /* 1. the head of a file nobody works on, largest files first */
     for (size_t k = 0; k < c->n; k++) {
         file_state *fs = &c->files[c->order[k]];
-        if (fs->n_todo && fs->active == 0 && fs->not_before <= now) {
-            uint64_t a, b;
-            take_span(c, fs, &a, &b);
-            return start_xfer(c, fs, a, b);
-        }
+        if (fs->n_todo && fs->active == 0 && fs->not_before <= now)
+            return start_span(c, fs);
     }
     /* 2. further into the file with the most left to fetch */
     file_state *best = NULL;
@@ -652,11 +664,8 @@ static bool start_next(fetch *c, double now)
             best_left = left;
         }
     }
-    if (best) {
-        uint64_t a, b;
-        take_span(c, best, &a, &b);
-        return start_xfer(c, best, a, b);
-    }
+    if (best)
+        return start_span(c, best);
     /* 3. split the running transfer with the most left */
     xfer *big = NULL;
     for (int i = 0; i < c->n_active; i++) {
@@ -671,7 +680,10 @@ static bool start_next(fetch *c, double now)
         if (mid > big->pos) {
             uint64_t old = big->stop_at;
             big->stop_at = mid;
-            return start_xfer(c, big->fs, mid, old);
+            if (start_xfer(c, big->fs, mid, old))
+                return true;
+            big->stop_at = old;
+            out_of_memory(c);
         }
     }
     return false;
@@ -705,11 +717,8 @@ static void hub_error(fetch *c, xfer *x)
 
 static void give_back(fetch *c, xfer *x)
 {
-    if (!todo_add(x->fs, x->pos, x->stop_at)) {
-        hf_error e;
-        hf_error_set(&e, HF_ERR_NOMEM, "out of memory");
-        fail(c, &e);
-    }
+    if (!todo_add(x->fs, x->pos, x->stop_at))
+        out_of_memory(c);
 }
 
 static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
