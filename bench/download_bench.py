@@ -45,7 +45,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 os.environ.setdefault("HFHUB_TEST_BIN", os.path.join(ROOT, "build", "bin"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-from harness import BIN, Emulator, Test, clean_env, default_selection  # noqa: E402
+from harness import BIN, Emulator, Test, clean_env, default_selection, sha256_file  # noqa: E402
 
 REPO = "bench-org/big-model"
 PER_CONN = int(os.environ.get("BENCH_PER_CONN", "40000000"))
@@ -59,14 +59,6 @@ OUT_JSON = os.path.join(ROOT, "build", "bench-download.json")
 MB = 1e6
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def emulator_cpu(pid):
@@ -102,7 +94,7 @@ def check_dir(root, want, allowed_extra=()):
             bad.append("missing " + path)
         elif os.path.getsize(p) != size:
             bad.append("size of " + path)
-        elif VERIFY == "sha256" and sha256_of(p) != digest:
+        elif VERIFY == "sha256" and sha256_file(p) != digest:
             bad.append("sha256 of " + path)
     extra = []
     for d, _, files in os.walk(root):
