@@ -617,14 +617,14 @@ static void free_xfer(fetch *c, xfer *x)
 
 /* ---- scheduling -------------------------------------------------------------- */
 
-/* Takes [start, end) off the front of fs's first todo range. */
-static void take_span(fetch *c, file_state *fs, uint64_t *start, uint64_t *end)
+/* Takes [start, end), at most max bytes, off the front of fs's first todo range. */
+static void take_span(file_state *fs, uint64_t max, uint64_t *start, uint64_t *end)
 {
     span *s = &fs->todo[0];
     *start = s->start;
     uint64_t len = s->end - s->start;
-    if (len > c->opt->span_max)
-        len = c->opt->span_max;
+    if (len > max)
+        len = max;
     *end = s->start + len;
     s->start = *end;
     if (s->start == s->end) {
@@ -633,11 +633,12 @@ static void take_span(fetch *c, file_state *fs, uint64_t *start, uint64_t *end)
     }
 }
 
-/* Starts a transfer for the next span of fs; gives the span back on failure. */
-static bool start_span(fetch *c, file_state *fs)
+/* Starts a transfer for the next span of fs (at most max bytes); gives the
+ * span back on failure. */
+static bool start_span(fetch *c, file_state *fs, uint64_t max)
 {
     uint64_t a, b;
-    take_span(c, fs, &a, &b);
+    take_span(fs, max, &a, &b);
     if (start_xfer(c, fs, a, b))
         return true;
     todo_add(fs, a, b);
@@ -651,21 +652,53 @@ static bool start_next(fetch *c, double now)
     for (size_t k = 0; k < c->n; k++) {
         file_state *fs = &c->files[c->order[k]];
         if (fs->n_todo && fs->active == 0 && fs->not_before <= now)
-            return start_span(c, fs);
+            return start_span(c, fs, c->opt->span_max);
     }
-    /* 2. further into the file with the most left to fetch */
+    /* 2. a second (third...) connection on the file with the most left. It
+     * works just ahead of the file's foremost transfer, a short span ahead,
+     * so that what it fetches is still in RAM when the hash gets there. */
+    size_t shared = 1; /* files that already have more than one transfer, plus this one */
+    for (size_t k = 0; k < c->n; k++)
+        if (c->files[k].active > 1)
+            shared++;
+    uint64_t near = c->opt->ram_budget / (2 * shared);
+    if (near < MIN_SPLIT)
+        near = MIN_SPLIT;
+    near -= near % 65536;
     file_state *best = NULL;
     uint64_t best_left = 0;
     for (size_t k = 0; k < c->n; k++) {
         file_state *fs = &c->files[c->order[k]];
+        if (fs->not_before > now)
+            continue;
         uint64_t left = todo_bytes(fs);
-        if (left > best_left && fs->not_before <= now) {
+        for (int i = 0; i < c->n_active; i++)
+            if (c->active[i]->fs == fs)
+                left += c->active[i]->stop_at - c->active[i]->pos;
+        if (left > best_left && (fs->n_todo || fs->active)) {
             best = fs;
             best_left = left;
         }
     }
-    if (best)
-        return start_span(c, best);
+    if (best) {
+        xfer *head = NULL;
+        for (int i = 0; i < c->n_active; i++) {
+            xfer *x = c->active[i];
+            if (x->fs == best && x->checked && (!head || x->pos < head->pos))
+                head = x;
+        }
+        if (head && head->stop_at - head->pos >= 2 * near) {
+            uint64_t old = head->stop_at, mid = head->pos + near;
+            head->stop_at = mid;
+            if (start_xfer(c, best, mid, old))
+                return true;
+            head->stop_at = old;
+            out_of_memory(c);
+            return false;
+        }
+        if (best->n_todo) /* just past the foremost transfer: a short span */
+            return start_span(c, best, 2 * near);
+    }
     /* 3. split the running transfer with the most left */
     xfer *big = NULL;
     for (int i = 0; i < c->n_active; i++) {
@@ -675,7 +708,9 @@ static bool start_next(fetch *c, double now)
             big = x;
     }
     if (big) {
-        uint64_t mid = big->pos + (big->stop_at - big->pos) / 2;
+        /* halves, but never more than a short span ahead of it */
+        uint64_t half = (big->stop_at - big->pos) / 2;
+        uint64_t mid = big->pos + (half < near ? half : near);
         mid -= mid % 65536;
         if (mid > big->pos) {
             uint64_t old = big->stop_at;
@@ -982,7 +1017,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     SET_DEFAULT(initial_connections, 4);
     SET_DEFAULT(chunk_size, (uint64_t)8 << 20);
     SET_DEFAULT(span_max, (uint64_t)64 << 20);
-    SET_DEFAULT(ram_budget, (size_t)24 << 20);
+    SET_DEFAULT(ram_budget, (size_t)32 << 20);
     SET_DEFAULT(stall_timeout, 20.0);
     SET_DEFAULT(max_failures, 8);
     SET_DEFAULT(retry_base_ms, 1000);

@@ -67,7 +67,7 @@ typedef struct {
     int initial_connections;     /* default 4 */
     uint64_t chunk_size;         /* journal granularity, default 8 MiB */
     uint64_t span_max;           /* bytes per range request, default 64 MiB */
-    size_t ram_budget;           /* early data kept for hashing, default 24 MiB */
+    size_t ram_budget;           /* early data kept for hashing, default 32 MiB */
     double stall_timeout;        /* seconds without a byte, default 20 */
     int max_failures;            /* consecutive failures of one file, default 8 */
     long retry_base_ms;          /* default 1000 */
