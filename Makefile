@@ -73,9 +73,9 @@ build/check/unit/%: build/check/obj/tests/unit/%.o $(LIB_SRC:%.c=build/check/obj
 	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 
 # ---- fuzz targets (libFuzzer) ------------------------------------------------
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(LIB_SRC) $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Ilib $(PKG_CFLAGS) \
+	$(FUZZ_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Ilib -Itests/fuzz $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) -o $@ $(PKG_LIBS)
 
 fuzz: $(FUZZ_BIN)

@@ -22,12 +22,13 @@ static hf_code env_long(const char *name, long min, long max, long dflt, long *o
     return HF_OK;
 }
 
-hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err)
+hf_code hf_client_open(hf_client *c, double default_timeout_s, hf_error *err)
 {
     memset(c, 0, sizeof *c);
-    long parallel, retries, base_ms;
+    long parallel, retries, base_ms, timeout_s;
     hf_code rc;
-    if ((rc = env_long("HFHUB_CONCURRENCY", 1, 64, 16, &parallel, err)) ||
+    if ((rc = env_long("HFHUB_TIMEOUT", 1, 86400, (long)default_timeout_s, &timeout_s, err)) ||
+        (rc = env_long("HFHUB_CONCURRENCY", 1, 64, 16, &parallel, err)) ||
         (rc = env_long("HFHUB_MAX_RETRIES", 0, 20, 5, &retries, err)) ||
         (rc = env_long("HFHUB_RETRY_BASE_MS", 1, 60000, 1000, &base_ms, err)))
         return rc;
@@ -44,7 +45,7 @@ hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err)
         .endpoint = endpoint,
         .token = token,
         .user_agent = ua,
-        .deadline = timeout_s > 0 ? hf_http_now() + timeout_s : 0,
+        .deadline = hf_http_now() + (double)timeout_s,
         .max_parallel = (int)parallel,
         .max_retries = (int)retries,
         .retry_base_ms = base_ms,
@@ -52,6 +53,7 @@ hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err)
     rc = hf_http_new(&opt, &c->http, err);
     bool has_token = token != NULL;
     c->token = token;
+    c->retry_base_ms = base_ms;
     if (!rc)
         rc = hf_hub_init(&c->hub, endpoint, has_token, c->http, err);
     if (!rc)

@@ -1,7 +1,8 @@
 /* Everything a program needs to talk to the Hub, set up from the
  * environment in one place: the endpoint (HF_ENDPOINT), the token (HF_TOKEN,
  * HUGGING_FACE_HUB_TOKEN, token file), the HTTP transport with its limits
- * (HFHUB_CONCURRENCY, HFHUB_MAX_RETRIES, HFHUB_RETRY_BASE_MS, a deadline),
+ * (HFHUB_CONCURRENCY, HFHUB_MAX_RETRIES, HFHUB_RETRY_BASE_MS, and the
+ * HFHUB_TIMEOUT deadline),
  * the Hub client and the catalog cache. Proxies come from libcurl's own
  * environment variables (HTTPS_PROXY, https_proxy, NO_PROXY). */
 #ifndef HF_CLIENT_H
@@ -19,11 +20,13 @@ typedef struct {
     hf_hub hub;
     hf_cache cache;
     char *token;        /* for the download engine; NULL when anonymous */
+    long retry_base_ms; /* HFHUB_RETRY_BASE_MS, for the download engine too */
     char user_agent[128];
 } hf_client;
 
-/* timeout_s: overall deadline from now (0 = none). */
-hf_code hf_client_open(hf_client *c, double timeout_s, hf_error *err);
+/* The Hub requests' overall deadline is HFHUB_TIMEOUT seconds from now, or
+ * default_timeout_s when it is not set. */
+hf_code hf_client_open(hf_client *c, double default_timeout_s, hf_error *err);
 void hf_client_close(hf_client *c);
 
 #endif

@@ -52,6 +52,8 @@ typedef struct {
     size_t n_pending, cap_pending;
     span *todo;
     size_t n_todo, cap_todo;
+    uint64_t todo_left;     /* bytes in todo */
+    size_t rank;            /* position in the scheduling order */
     uint64_t *chunk_bytes;  /* bytes stored per journal chunk */
     size_t n_chunks;
     char *url;              /* where the bytes come from once redirected (CDN) */
@@ -91,6 +93,8 @@ typedef struct fetch {
     file_state *files;
     size_t n;
     size_t *order;          /* files by size, largest first */
+    size_t head_cursor;     /* order[] before it: nothing left to start a head for */
+    uint64_t todo_left;     /* bytes not yet handed to any transfer, all files */
     CURLM *multi;
     xfer **active;
     int n_active;
@@ -163,10 +167,14 @@ static uint64_t chunk_len(const fetch *c, const file_state *fs, size_t k)
 
 /* ---- ranges ------------------------------------------------------------------ */
 
-static bool todo_add(file_state *fs, uint64_t start, uint64_t end)
+static bool todo_add(fetch *c, file_state *fs, uint64_t start, uint64_t end)
 {
     if (start >= end)
         return true;
+    fs->todo_left += end - start;
+    c->todo_left += end - start;
+    if (fs->rank < c->head_cursor)
+        c->head_cursor = fs->rank; /* it has work again */
     size_t i = 0;
     while (i < fs->n_todo && fs->todo[i].start < start)
         i++;
@@ -196,14 +204,6 @@ static bool todo_add(file_state *fs, uint64_t start, uint64_t end)
     fs->todo[i] = (span){start, end};
     fs->n_todo++;
     return true;
-}
-
-static uint64_t todo_bytes(const file_state *fs)
-{
-    uint64_t t = 0;
-    for (size_t i = 0; i < fs->n_todo; i++)
-        t += fs->todo[i].end - fs->todo[i].start;
-    return t;
 }
 
 /* ---- hashing -------------------------------------------------------------------- */
@@ -428,6 +428,8 @@ static void account(fetch *c, file_state *fs, uint64_t off, uint64_t len)
 static void restart_file(fetch *c, file_state *fs)
 {
     free_pending(c, fs);
+    c->todo_left -= fs->todo_left;
+    fs->todo_left = 0;
     fs->n_todo = 0;
     for (size_t k = 0; k < fs->n_chunks; k++)
         fs->chunk_bytes[k] = 0;
@@ -435,7 +437,7 @@ static void restart_file(fetch *c, file_state *fs)
     journal_line(c, "R %zu\n", fs->index);
     free(fs->url);
     fs->url = NULL;
-    if (!hash_start(fs) || !todo_add(fs, 0, fs->f->size))
+    if (!hash_start(fs) || !todo_add(c, fs, 0, fs->f->size))
         out_of_memory(c);
 }
 
@@ -618,7 +620,7 @@ static void free_xfer(fetch *c, xfer *x)
 /* ---- scheduling -------------------------------------------------------------- */
 
 /* Takes [start, end), at most max bytes, off the front of fs's first todo range. */
-static void take_span(file_state *fs, uint64_t max, uint64_t *start, uint64_t *end)
+static void take_span(fetch *c, file_state *fs, uint64_t max, uint64_t *start, uint64_t *end)
 {
     span *s = &fs->todo[0];
     *start = s->start;
@@ -627,6 +629,8 @@ static void take_span(file_state *fs, uint64_t max, uint64_t *start, uint64_t *e
         len = max;
     *end = s->start + len;
     s->start = *end;
+    fs->todo_left -= len;
+    c->todo_left -= len;
     if (s->start == s->end) {
         memmove(&fs->todo[0], &fs->todo[1], (fs->n_todo - 1) * sizeof *fs->todo);
         fs->n_todo--;
@@ -638,18 +642,22 @@ static void take_span(file_state *fs, uint64_t max, uint64_t *start, uint64_t *e
 static bool start_span(fetch *c, file_state *fs, uint64_t max)
 {
     uint64_t a, b;
-    take_span(fs, max, &a, &b);
+    take_span(c, fs, max, &a, &b);
     if (start_xfer(c, fs, a, b))
         return true;
-    todo_add(fs, a, b);
+    todo_add(c, fs, a, b);
     out_of_memory(c);
     return false;
 }
 
 static bool start_next(fetch *c, double now)
 {
-    /* 1. the head of a file nobody works on, largest files first */
-    for (size_t k = 0; k < c->n; k++) {
+    /* 1. the head of a file nobody works on, largest files first; files
+     * before the cursor have nothing left to start (a model can have many
+     * thousands of files: no rescan from the start each time) */
+    while (c->head_cursor < c->n && !c->files[c->order[c->head_cursor]].n_todo)
+        c->head_cursor++;
+    for (size_t k = c->head_cursor; k < c->n; k++) {
         file_state *fs = &c->files[c->order[k]];
         if (fs->n_todo && fs->active == 0 && fs->not_before <= now)
             return start_span(c, fs, c->opt->span_max);
@@ -669,13 +677,13 @@ static bool start_next(fetch *c, double now)
     uint64_t best_left = 0;
     for (size_t k = 0; k < c->n; k++) {
         file_state *fs = &c->files[c->order[k]];
-        if (fs->not_before > now)
+        if (fs->not_before > now || (!fs->n_todo && !fs->active))
             continue;
-        uint64_t left = todo_bytes(fs);
-        for (int i = 0; i < c->n_active; i++)
+        uint64_t left = fs->todo_left;
+        for (int i = 0; fs->active && i < c->n_active; i++)
             if (c->active[i]->fs == fs)
                 left += c->active[i]->stop_at - c->active[i]->pos;
-        if (left > best_left && (fs->n_todo || fs->active)) {
+        if (left > best_left) {
             best = fs;
             best_left = left;
         }
@@ -752,7 +760,7 @@ static void hub_error(fetch *c, xfer *x)
 
 static void give_back(fetch *c, xfer *x)
 {
-    if (!todo_add(x->fs, x->pos, x->stop_at))
+    if (!todo_add(c, x->fs, x->pos, x->stop_at))
         out_of_memory(c);
 }
 
@@ -923,7 +931,7 @@ static hf_code plan_file(fetch *c, file_state *fs)
             fs->resumed += b - a;
         } else {
             fs->chunk_bytes[k] = 0;
-            if (!todo_add(fs, a, b))
+            if (!todo_add(c, fs, a, b))
                 return HF_ERR_NOMEM;
         }
     }
@@ -1058,6 +1066,8 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         }
     }
     qsort_r(c.order, n, sizeof *c.order, cmp_size_desc, c.files);
+    for (size_t k = 0; k < n; k++)
+        c.files[c.order[k]].rank = k;
     if (o.journal_path && (rc = replay_journal(&c, err)))
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -1104,18 +1114,11 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
                 i--;
             }
         }
-        bool work_left = false;
-        for (size_t i = 0; i < n && !work_left; i++)
-            work_left = c.files[i].n_todo > 0;
-        adapt(&c, now, work_left);
+        adapt(&c, now, c.todo_left > 0);
         report(&c, now, false);
         /* nothing running and nothing startable: files waiting for a retry */
         if (c.n_active == 0 && !c.failed && c.files_done < n) {
-            bool startable = false;
-            for (size_t i = 0; i < n; i++)
-                if (c.files[i].n_todo)
-                    startable = true;
-            if (!startable) {
+            if (c.todo_left == 0) {
                 hf_error e;
                 hf_error_set(&e, HF_ERR_PROTOCOL, "internal error: download stalled with nothing to fetch");
                 fail(&c, &e);

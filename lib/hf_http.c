@@ -485,6 +485,7 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
+        reqs[i]->index = i;
         hf_error_clear(&reqs[i]->err);
         reqs[i]->attempts = reqs[i]->redirects = 0;
         reqs[i]->not_before = 0;
@@ -535,9 +536,7 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
             hf_http_request *r = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
             CURLcode cc = msg->data.result;
-            size_t idx = 0;
-            while (idx < n && reqs[idx] != r)
-                idx++;
+            size_t idx = r->index;
             active--;
             finished_any = true;
             if (finish_attempt(h, r, cc, hf_http_now())) {

@@ -61,6 +61,7 @@ typedef struct hf_http_request {
     int attempts;
     /* Internal. */
     int redirects;
+    size_t index;             /* position in the batch being run */
     double not_before;
     void *easy;
     void *headers;

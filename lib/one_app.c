@@ -55,10 +55,10 @@ char *one_app_name(const char *model_id)
     return one_name_is_valid(name) ? strdup(name) : NULL;
 }
 
-static bool is_certified(const hf_model *m)
+bool one_app_is_certified(const char *model_id)
 {
     size_t n = strlen(ONE_CERTIFIED_ORG);
-    return !strncasecmp(m->id, ONE_CERTIFIED_ORG, n) && m->id[n] == '/';
+    return !strncasecmp(model_id, ONE_CERTIFIED_ORG, n) && model_id[n] == '/';
 }
 
 static const char *chat_template_word(const hf_model *m)
@@ -192,7 +192,7 @@ bool one_app_render(const hf_model *m, const one_app_options *opt, hf_buf *out)
         one_template_add(out, "HAS_CHAT_TEMPLATE", chat_template_word(m), 0);
     one_template_add(out, "HF_URL", link, 0);
     one_template_add(out, "METADATA_ONLY", "YES", 0);
-    one_template_add(out, "OPENNEBULA_CERTIFIED", is_certified(m) ? "YES" : "NO", 0);
+    one_template_add(out, "OPENNEBULA_CERTIFIED", one_app_is_certified(m->id) ? "YES" : "NO", 0);
     /* extras */
     one_template_add_int(out, "LIKES", m->likes >= 0 ? m->likes : 0);
     one_template_add(out, "GATED", m->gated && strcmp(m->gated, "no") ? m->gated : "no", 0);

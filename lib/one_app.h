@@ -24,6 +24,9 @@ typedef struct {
  * prefix plus a hash of the whole id. Caller frees. */
 char *one_app_name(const char *model_id);
 
+/* True for models of the OpenNebula-certified organisation. */
+bool one_app_is_certified(const char *model_id);
+
 /* Appends the app template text (one ATTR="value" per line) to out. */
 bool one_app_render(const hf_model *m, const one_app_options *opt, hf_buf *out);
 

@@ -153,17 +153,8 @@ int main(int argc, char **argv)
         status = fail_usage(err.msg, NULL);
         goto out;
     }
-    double timeout = 300;
-    const char *t = getenv("HFHUB_TIMEOUT");
-    if (t && *t) {
-        if (!hf_parse_long(t, 1, 86400, &v)) {
-            status = fail_usage("HFHUB_TIMEOUT must be a number of seconds from 1 to 86400, not", t);
-            goto out;
-        }
-        timeout = (double)v;
-    }
     hf_client client;
-    if (hf_client_open(&client, timeout, &err)) {
+    if (hf_client_open(&client, 300, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         status = hf_code_exit_status(err.code);
         goto out;

@@ -4,7 +4,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "hf_http.h"
@@ -87,8 +86,7 @@ static bool render_table(const hf_catalog *cat, bool full, hf_buf *out)
         cell(out, m->gated, 6);
         if (full)
             cell(out, m->chat_template == HF_TRI_YES ? "yes" : m->chat_template == HF_TRI_NO ? "no" : "?", 4);
-        size_t n = strlen(ONE_CERTIFIED_ORG);
-        hf_buf_puts(out, !strncasecmp(m->id, ONE_CERTIFIED_ORG, n) && m->id[n] == '/' ? "yes" : "no");
+        hf_buf_puts(out, one_app_is_certified(m->id) ? "yes" : "no");
         hf_buf_puts(out, "\n");
     }
     hf_buf_printf(out, "%zu model%s\n", cat->n, cat->n == 1 ? "" : "s");

@@ -52,7 +52,8 @@ static void usage(FILE *f)
 "Environment: HF_ENDPOINT, HF_TOKEN / HUGGING_FACE_HUB_TOKEN / token file,\n"
 "HTTPS_PROXY, HFHUB_WORK_DIR (work area for DEST -, default $TMPDIR or /var/tmp),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
-"default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000).\n"
+"default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
+"HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600).\n"
 "Exit status: 0 DEST is complete and verified, 1 failure, 2 bad usage or input.\n");
 }
 
@@ -336,16 +337,14 @@ int main(int argc, char **argv)
               : !strcmp(progress, "plain") ? PROGRESS_PLAIN
               : tty                        ? PROGRESS_BAR
                                            : PROGRESS_PLAIN;
-    long stall = 0, retry_ms = 0;
+    long stall = 0;
     const char *v;
     if ((v = getenv("HFHUB_STALL_TIMEOUT")) && *v && !hf_parse_long(v, 1, 3600, &stall))
         status = fail(2, "HFHUB_STALL_TIMEOUT must be a number of seconds from 1 to 3600");
-    if ((v = getenv("HFHUB_RETRY_BASE_MS")) && *v && !hf_parse_long(v, 1, 60000, &retry_ms))
-        status = fail(2, "HFHUB_RETRY_BASE_MS must be a number from 1 to 60000");
     hf_import_options io = {.max_connections = (int)connections,
                             .work_prefix = work_prefix,
                             .stall_timeout = (double)stall,
-                            .retry_base_ms = retry_ms,
+                            .retry_base_ms = client.retry_base_ms,
                             .progress = on_progress,
                             .progress_user = &ps};
     hf_import_result res;

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     int status = 0;
     hf_strlist orgs = {0}, collections = {0};
     bool auto_index, full;
-    long limit = 50, direction = -1, timeout = 240;
+    long limit = 50, direction = -1;
     if (!yes_no(conf.auto_index, true, &auto_index)) {
         snprintf(msg, sizeof msg, "HFHUB_AUTO_INDEX must be YES or NO, not '%.60s'", conf.auto_index);
         status = fail(2, msg);
@@ -111,11 +111,6 @@ int main(int argc, char **argv)
         (!hf_parse_long(conf.direction, -1, 1, &direction) || direction == 0)) {
         snprintf(msg, sizeof msg, "HFHUB_DIRECTION must be -1 or 1, not '%.60s'", conf.direction);
         status = fail(2, msg);
-        goto out;
-    }
-    const char *t = getenv("HFHUB_TIMEOUT");
-    if (t && *t && !hf_parse_long(t, 1, 86400, &timeout)) {
-        status = fail(2, "HFHUB_TIMEOUT must be a number of seconds from 1 to 86400");
         goto out;
     }
     if (!hf_strlist_add_csv(&collections, conf.collection) ||
@@ -141,7 +136,7 @@ int main(int argc, char **argv)
         goto out;
     }
     hf_client client;
-    if (hf_client_open(&client, (double)timeout, &err)) {
+    if (hf_client_open(&client, 240, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
         goto out;
     }

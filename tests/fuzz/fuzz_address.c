@@ -2,6 +2,8 @@
  * (an Image's PATH) or from a user. A parsed address must satisfy what the
  * rest of the code relies on: a valid repository id and revision. */
 #include <stdint.h>
+
+#include "fuzz_util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,11 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = fuzz_cstr(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     hf_address a;
     hf_error e;
     if (hf_address_parse(s, &a, &e) == HF_OK) {

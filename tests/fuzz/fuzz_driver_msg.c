@@ -1,6 +1,8 @@
 /* libFuzzer target: oned's driver messages (base64 + XML), outside input:
  * the market MAD's message and the datastore driver's DRV_ACTION. */
 #include <stdint.h>
+
+#include "fuzz_util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (one_driver_msg_parse_xml((const char *)data, size, &c, &e) == HF_OK)
         one_market_conf_clear(&c);
     /* as base64 text */
-    char *s = malloc(size + 1);
+    char *s = fuzz_cstr(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     if (one_driver_msg_parse(s, &c, &e) == HF_OK)
         one_market_conf_clear(&c);
     /* the datastore driver's DRV_ACTION goes through the same parser */

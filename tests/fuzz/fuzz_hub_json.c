@@ -1,6 +1,8 @@
 /* libFuzzer target: Hub JSON answers (listing entries, model info with
  * siblings, tokenizer_config.json), and the id and path checks. */
 #include <stdint.h>
+
+#include "fuzz_util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,11 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = fuzz_cstr(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     hf_repo_id_is_valid(s);
     hf_collection_slug_is_valid(s);
     hf_repo_path_is_safe(s);

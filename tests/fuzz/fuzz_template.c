@@ -2,6 +2,8 @@
  * invariants oned's lexer needs: every '"' is preceded by '\', the value does
  * not end in '\', it holds no "]]>" and no control character. */
 #include <stdint.h>
+
+#include "fuzz_util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,11 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
+    char *s = fuzz_cstr(data, size);
     if (!s)
         return 0;
-    memcpy(s, data, size);
-    s[size] = '\0';
     size_t bound = size ? data[0] % 64 : 0;
     char *v = one_template_escape(s, bound);
     if (v) {

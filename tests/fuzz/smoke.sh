@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target briefly from its seed corpus (a smoke run in
-# `make check`; long runs are by hand: build/fuzz/<target> tests/fuzz/seeds/<target>).
+# `make check`; long runs are by hand:
+# build/fuzz/<target> build/fuzz/corpus-<target> tests/fuzz/seeds/<target>; libFuzzer
+# writes new inputs to the first directory, never to the committed seeds).
 set -u
 fuzzer="$1"
 name=$(basename "$fuzzer")
