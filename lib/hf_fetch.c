@@ -873,7 +873,7 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
 static hf_code replay_journal(fetch *c, hf_error *err)
 {
     const hf_fetch_options *o = c->opt;
-    c->journal_fd = open(o->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    c->journal_fd = open(o->journal_path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (c->journal_fd < 0)
         return hf_error_set(err, HF_ERR_IO, "cannot open the resume journal %s: %s",
                             o->journal_path, strerror(errno));
@@ -892,8 +892,11 @@ static hf_code replay_journal(fetch *c, hf_error *err)
         if (sscanf(line, "C %zu %zu", &i, &k) == 2 && i < c->n && k < c->files[i].n_chunks) {
             c->files[i].chunk_bytes[k] = chunk_len(c, &c->files[i], k);
         } else if (sscanf(line, "V %zu %64s", &i, sha) == 2 && i < c->n && strlen(sha) == 64) {
-            c->files[i].verified = true;
-            memcpy(c->files[i].f->computed_sha256, sha, 65);
+            /* verified by an earlier run: every byte is on disk, and is
+             * hashed again from there before the result is used, so that
+             * nothing left in a work area is trusted unverified */
+            for (k = 0; k < c->files[i].n_chunks; k++)
+                c->files[i].chunk_bytes[k] = chunk_len(c, &c->files[i], k);
         } else if (sscanf(line, "R %zu", &i) == 1 && i < c->n) {
             c->files[i].verified = false;
             memset(c->files[i].chunk_bytes, 0, c->files[i].n_chunks * sizeof(uint64_t));

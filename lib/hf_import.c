@@ -2,6 +2,7 @@
  * qcow2 image), and the steps that make DEST appear only when complete. */
 #define _GNU_SOURCE /* syncfs */
 #include "hf_import.h"
+#include "hf_workdir.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -212,46 +213,6 @@ static bool journal_matches(const char *path, const char *key)
     bool ok = fgets(line, sizeof line, f) && !strcmp(line, want);
     fclose(f);
     return ok;
-}
-
-static hf_code remove_tree(const char *path, hf_error *err)
-{
-    /* Work directories hold only what we created: plain files and dirs. */
-    struct stat st;
-    if (lstat(path, &st))
-        return errno == ENOENT ? HF_OK
-                               : hf_error_set(err, HF_ERR_IO, "cannot inspect %s: %s", path,
-                                              strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) ? hf_error_set(err, HF_ERR_IO, "cannot remove %s: %s", path,
-                                           strerror(errno))
-                            : HF_OK;
-    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
-        return hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return hf_error_set(err, HF_ERR_IO, "cannot list %s", path);
-    }
-    struct dirent *e;
-    hf_code rc = HF_OK;
-    while (!rc && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char *child = malloc(strlen(path) + strlen(e->d_name) + 2);
-        if (!child) {
-            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-            break;
-        }
-        sprintf(child, "%s/%s", path, e->d_name);
-        rc = remove_tree(child, err);
-        free(child);
-    }
-    closedir(d);
-    if (!rc && rmdir(path))
-        rc = hf_error_set(err, HF_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
-    return rc;
 }
 
 /* ---- directory sink ---------------------------------------------------------------- */
@@ -533,7 +494,7 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
                        const hf_import_options *opt, hf_import_result *res, hf_error *err)
 {
     if (!resume) {
-        hf_code rc = remove_tree(part, err);
+        hf_code rc = hf_remove_tree(part, err);
         if (rc)
             return rc;
         if (mkdir(part, 0755))
@@ -704,7 +665,9 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
 {
     memset(res, 0, sizeof *res);
     struct stat st;
-    if (!lstat(dest, &st))
+    if (opt->keep_in_work ? !opt->work_prefix : !dest)
+        return hf_error_set(err, HF_ERR_USAGE, "internal error: an import without a destination");
+    if (dest && !lstat(dest, &st))
         return hf_error_set(err, HF_ERR_INVALID,
                             "%s already exists; remove it or choose another destination", dest);
     const char *base = opt->work_prefix ? opt->work_prefix : dest;
@@ -722,7 +685,7 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     /* one import at a time per set of work files (two exports of the same
      * model into one datastore would otherwise share them) */
     lock_path = path_with(base, ".hfhub-lock");
-    lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
     if (lock_fd < 0) {
         rc = hf_error_set(err, HF_ERR_IO, "cannot create the lock file %s: %s",
                           lock_path ? lock_path : "", strerror(errno));
@@ -743,11 +706,11 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     if (!resume) {
         /* leftovers of an import of something else (or of nothing) */
         unlink(journal);
-        if ((rc = remove_tree(part, err)))
+        if ((rc = hf_remove_tree(part, err)))
             goto out;
     }
     uint64_t present = resume ? disk_usage(part) : 0;
-    if ((rc = check_space(dest, p->stored_bytes, present, err)))
+    if ((rc = check_space(dest ? dest : part, p->stored_bytes, present, err)))
         goto out;
     if (p->format == HF_FORMAT_DIR)
         rc = run_dir(cl, p, p->source, part, journal, key, resume, opt, res, err);
@@ -755,6 +718,10 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
         rc = run_image(cl, p, p->source, part, journal, meta, key, resume, opt, res, err);
     if (rc)
         goto out;
+    if (opt->keep_in_work) {
+        res->disk_bytes = p->format == HF_FORMAT_DIR ? p->stored_bytes : disk_usage(part);
+        goto out; /* the caller streams the part out, then discards the work */
+    }
     if (rename(part, dest)) {
         rc = hf_error_set(err, HF_ERR_IO, "cannot move %s to %s: %s", part, dest,
                           strerror(errno));
@@ -773,5 +740,23 @@ out:
     free(part);
     free(journal);
     free(meta);
+    return rc;
+}
+
+char *hf_import_result_path(const char *work_prefix)
+{
+    return path_with(work_prefix, ".hfhub-part");
+}
+
+hf_code hf_import_discard_work(const char *work_prefix, hf_error *err)
+{
+    static const char *const suffixes[] = {".hfhub-part", ".hfhub-journal", ".hfhub-meta",
+                                           ".hfhub-lock"};
+    hf_code rc = HF_OK;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !rc; i++) {
+        char *path = path_with(work_prefix, suffixes[i]);
+        rc = path ? hf_remove_tree(path, err) : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        free(path);
+    }
     return rc;
 }

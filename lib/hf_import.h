@@ -45,6 +45,13 @@ typedef struct {
      * source lets a rerun towards another DEST continue the same work (as
      * OpenNebula's datastore driver picks a new image path on each try). */
     const char *work_prefix;
+    /* Leave the verified result in the work area (<work_prefix>.hfhub-part)
+     * instead of renaming it to DEST, with its journal, for a caller that
+     * streams it out (DEST "-") and then calls hf_import_discard_work. If the
+     * stream fails, the next run finds the journal complete and verifies
+     * every byte again from disk before the result is used. dest is then
+     * NULL; work_prefix is required. */
+    bool keep_in_work;
     double stall_timeout;       /* 0: the engine's default */
     long retry_base_ms;         /* 0: the engine's default */
     hf_fetch_progress_fn progress;
@@ -60,5 +67,12 @@ typedef struct {
 /* Runs the plan into dest (a path that must not exist yet). */
 hf_code hf_import_run(hf_client *cl, const hf_import_plan *plan, const char *dest,
                       const hf_import_options *opt, hf_import_result *res, hf_error *err);
+
+/* <work_prefix>.hfhub-part: where a keep_in_work run leaves its result.
+ * malloc'd; NULL when out of memory. */
+char *hf_import_result_path(const char *work_prefix);
+
+/* Removes an import's work files (part, journal, meta, lock) under prefix. */
+hf_code hf_import_discard_work(const char *work_prefix, hf_error *err);
 
 #endif

@@ -116,7 +116,14 @@ hf_code hf_token_find(char **out, hf_error *err)
     if (rc || *out)
         return rc;
     /* the operator's file for OpenNebula drivers: root-owned, oneadmin-readable */
+    /* (under $ONE_LOCATION/etc for a self-contained OpenNebula install) */
     const char *protected_path = getenv("HFHUB_TOKEN_FILE");
+    const char *one_location = getenv("ONE_LOCATION");
+    char one_path[4096];
+    if ((!protected_path || !*protected_path) && one_location && *one_location) {
+        snprintf(one_path, sizeof one_path, "%s/etc/hfhub/token", one_location);
+        protected_path = one_path;
+    }
     if (!protected_path || !*protected_path)
         protected_path = HF_TOKEN_PROTECTED_FILE;
     rc = hf_token_read_protected(protected_path, out, err);

@@ -1,7 +1,8 @@
 /* Finds the Hugging Face token: HF_TOKEN, then HUGGING_FACE_HUB_TOKEN (as
- * huggingface_hub does; OpenNebula's fs.conf can export it), then the
- * operator's protected file for the drivers (HFHUB_TOKEN_FILE, default
- * /etc/one/hfhub/token: it must be owned by root and give nothing to
+ * huggingface_hub does), then the operator's protected file for the
+ * drivers (HFHUB_TOKEN_FILE, default $ONE_LOCATION/etc/hfhub/token for a
+ * self-contained OpenNebula, else /etc/one/hfhub/token; it is the documented
+ * way, since not every driver action reads fs.conf: it must be owned by root and give nothing to
  * others, e.g. root:oneadmin 0640, or it is refused), then the user's token
  * file (HF_TOKEN_PATH, else $HF_HOME/token, else ~/.cache/huggingface/token).
  * The token is never taken from a command line, and is checked so it cannot

@@ -171,10 +171,12 @@ hf_code one_datastore_msg_parse(const char *b64, one_datastore_info *ds, hf_erro
     if (rc)
         return rc;
     xmlNode *d = child(xmlDocGetRootElement(doc), "DATASTORE");
-    xmlNode *tmpl = child(d, "TEMPLATE");
+    xmlNode *img = child(xmlDocGetRootElement(doc), "IMAGE");
     if ((rc = take(d, "DS_MAD", &ds->ds_mad, err)) || (rc = take(d, "TM_MAD", &ds->tm_mad, err)) ||
         (rc = take(d, "BASE_PATH", &ds->base_path, err)) ||
-        (rc = take(tmpl, "HFHUB_FORMAT", &ds->hfhub_format, err)))
+        (rc = take(d, "NAME", &ds->name, err)) ||
+        (rc = take(img, "PATH", &ds->image_path, err)) ||
+        (rc = take(img, "SOURCE", &ds->image_source, err)))
         one_datastore_info_clear(ds);
     xmlFreeDoc(doc);
     return rc;
@@ -185,7 +187,9 @@ void one_datastore_info_clear(one_datastore_info *ds)
     free(ds->ds_mad);
     free(ds->tm_mad);
     free(ds->base_path);
-    free(ds->hfhub_format);
+    free(ds->name);
+    free(ds->image_path);
+    free(ds->image_source);
     memset(ds, 0, sizeof *ds);
 }
 

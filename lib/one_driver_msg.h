@@ -46,7 +46,9 @@ typedef struct {
     char *ds_mad;
     char *tm_mad;
     char *base_path;
-    char *hfhub_format;   /* DATASTORE/TEMPLATE/HFHUB_FORMAT, an operator's choice */
+    char *name;           /* DATASTORE/NAME */
+    char *image_path;     /* IMAGE/PATH: what the image was made from (hf://...) */
+    char *image_source;   /* IMAGE/SOURCE: where the datastore keeps it */
 } one_datastore_info;
 
 hf_code one_datastore_msg_parse(const char *b64, one_datastore_info *ds, hf_error *err);

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -19,6 +18,8 @@
 #include "hf_import.h"
 #include "hf_sizing.h"
 #include "hf_strlist.h"
+#include "hf_workdir.h"
+#include "one_datastore.h"
 #include "one_driver_msg.h"
 
 extern char **environ;
@@ -30,6 +31,7 @@ static void usage(FILE *f)
     fprintf(f,
 "Usage: hfhub_downloader [OPTIONS] SOURCE DEST\n"
 "       hfhub_downloader --size-only [--format F] SOURCE\n"
+"       DRV_ACTION=... hfhub_downloader --remove-image\n"
 "Import a Hugging Face repository as a qcow2 disk image (an ext4 filesystem)\n"
 "or as a directory, verified, resumable, without root.\n"
 "\n"
@@ -43,6 +45,8 @@ static void usage(FILE *f)
 "  --progress MODE         auto (a bar on a terminal, else a line every 5 s),\n"
 "                          bar, plain or none\n"
 "  --size-only             print the MB the import will occupy, download nothing\n"
+"  --remove-image          (for OpenNebula's virtiofs/rm) remove the directory\n"
+"                          image that DRV_ACTION describes, if hfhub imported it\n"
 "  --help, --version\n"
 "\n"
 "A run that stops (network, disk full, kill) leaves DEST.hfhub-part and\n"
@@ -50,7 +54,8 @@ static void usage(FILE *f)
 "DEST appears only when every file is downloaded and verified.\n"
 "\n"
 "Environment: HF_ENDPOINT, HF_TOKEN / HUGGING_FACE_HUB_TOKEN / token file,\n"
-"HTTPS_PROXY, HFHUB_WORK_DIR (work area for DEST -, default $TMPDIR or /var/tmp),\n"
+"HTTPS_PROXY, HFHUB_WORK_DIR (where DEST - builds its result, in a private\n"
+"hfhub-<uid> directory; default $TMPDIR, else /var/tmp),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
 "default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
 "HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600).\n"
@@ -156,69 +161,57 @@ static int tar_to_stdout(const char *dir)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* Where "DEST -" builds its result: a stable name per address, so that an
- * interrupted run is resumed by the next one. */
-static char *work_dest(const char *source, hf_format format)
-{
-    const char *base = getenv("HFHUB_WORK_DIR");
-    if (!base || !*base)
-        base = getenv("TMPDIR");
-    if (!base || !*base)
-        base = "/var/tmp";
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_Digest(source, strlen(source), d, &n, EVP_sha256(), NULL);
-    char *out = malloc(strlen(base) + 64);
-    if (out)
-        sprintf(out, "%s/hfhub-%02x%02x%02x%02x%02x%02x%02x%02x.%s", base, d[0], d[1], d[2], d[3],
-                d[4], d[5], d[6], d[7], format == HF_FORMAT_DIR ? "dir" : "qcow2");
-    return out;
-}
-
-/* <directory of dest>/.hfhub-work/<16 hex of sha256(source, format)> */
-static char *datastore_work_prefix(const char *dest, const char *source, hf_format format)
-{
-    const char *slash = strrchr(dest, '/');
-    size_t dlen = slash ? (size_t)(slash - dest) : 1;
-    const char *dir = slash ? dest : ".";
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    char key[4200];
-    snprintf(key, sizeof key, "%s\n%d", source, (int)format);
-    EVP_Digest(key, strlen(key), d, &n, EVP_sha256(), NULL);
-    char *out = malloc(dlen + 64);
-    if (!out)
-        return NULL;
-    snprintf(out, dlen + 64, "%.*s/.hfhub-work", (int)dlen, dir);
-    if (mkdir(out, 0700) && errno != EEXIST) {
-        free(out);
-        return NULL; /* fall back to work files next to DEST */
-    }
-    size_t len = strlen(out);
-    snprintf(out + len, dlen + 64 - len, "/%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2],
-             d[3], d[4], d[5], d[6], d[7]);
-    return out;
-}
-
 static int fail(int status, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", PROG, msg);
     return status;
 }
 
+/* The rm action of a directory datastore (virtiofs/rm): removes the image's
+ * directory when it is an hf:// import of ours (one_datastore.h says which),
+ * leaves anything else alone. */
+static int remove_directory_image(const char *drv)
+{
+    hf_error err = {0};
+    one_datastore_info ds;
+    if (!drv || !*drv)
+        return fail(2, "--remove-image needs the datastore driver's message in DRV_ACTION");
+    if (one_datastore_msg_parse(drv, &ds, &err)) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "DRV_ACTION (the datastore driver's message): %s", err.msg);
+        return fail(2, msg);
+    }
+    int status = 0;
+    if (one_datastore_kind(&ds) != ONE_DS_DIRECTORY || !ds.image_path ||
+        strncmp(ds.image_path, "hf://", 5)) {
+        /* not an hf:// directory image: not ours, nothing to do */
+    } else if (one_datastore_owned_dir(&ds, &err)) {
+        if (err.code != HF_ERR_NOT_FOUND) /* already gone: done */
+            status = fail(1, err.msg);
+    } else if (hf_remove_tree(ds.image_source, &err)) {
+        status = fail(1, err.msg);
+    } else {
+        fprintf(stderr, "%s: removed %s\n", PROG, ds.image_source);
+    }
+    one_datastore_info_clear(&ds);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_FORMAT = 256, OPT_CONNECTIONS, OPT_PROGRESS, OPT_SIZE_ONLY, OPT_HELP, OPT_VERSION };
+    enum { OPT_FORMAT = 256, OPT_CONNECTIONS, OPT_PROGRESS, OPT_SIZE_ONLY, OPT_REMOVE_IMAGE,
+           OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {{"format", required_argument, 0, OPT_FORMAT},
                                          {"connections", required_argument, 0, OPT_CONNECTIONS},
                                          {"progress", required_argument, 0, OPT_PROGRESS},
                                          {"size-only", no_argument, 0, OPT_SIZE_ONLY},
+                                         {"remove-image", no_argument, 0, OPT_REMOVE_IMAGE},
                                          {"help", no_argument, 0, OPT_HELP},
                                          {"version", no_argument, 0, OPT_VERSION},
                                          {0, 0, 0, 0}};
     hf_format format = HF_FORMAT_DEFAULT;
     long connections = 16;
-    bool size_only = false;
+    bool size_only = false, remove_image = false;
     const char *progress = "auto";
     char msg[1400];
     int c;
@@ -246,6 +239,9 @@ int main(int argc, char **argv)
         case OPT_SIZE_ONLY:
             size_only = true;
             break;
+        case OPT_REMOVE_IMAGE:
+            remove_image = true;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -257,6 +253,13 @@ int main(int argc, char **argv)
                      argv[optind - 1]);
             return fail(2, msg);
         }
+    }
+    if (remove_image) {
+        if (argc != optind) {
+            usage(stderr);
+            return 2;
+        }
+        return remove_directory_image(getenv("DRV_ACTION"));
     }
     int want_args = size_only ? 1 : 2;
     if (argc - optind != want_args) {
@@ -271,15 +274,15 @@ int main(int argc, char **argv)
     hf_address probe;
     if (hf_address_parse(source, &probe, &err))
         return fail(2, err.msg);
-    hf_address_clear(&probe);
-    if (dest && !*dest)
+    if (dest && !*dest) {
+        hf_address_clear(&probe);
         return fail(2, "DEST is empty");
+    }
 
     /* Called by OpenNebula's datastore driver, we learn the datastore's kind
-     * from the message it exports (DRV_ACTION): an operator's HFHUB_FORMAT
-     * in the datastore template, else the directory form for shared
-     * filesystem datastores (DS_MAD or TM_MAD "sharedfs"), else qcow2. */
-    hf_format ds_format = HF_FORMAT_DEFAULT;
+     * from the message it exports (DRV_ACTION): a directory datastore
+     * (virtiofs) takes the directory form, every other one a qcow2 image. A
+     * form the datastore cannot hold is refused before any request. */
     const char *drv = getenv("DRV_ACTION");
     if (drv && *drv) {
         one_datastore_info ds;
@@ -287,29 +290,22 @@ int main(int argc, char **argv)
             snprintf(msg, sizeof msg, "DRV_ACTION (the datastore driver's message): %s", err.msg);
             return fail(2, msg);
         }
-        if (ds.hfhub_format && !strcmp(ds.hfhub_format, "dir"))
-            ds_format = HF_FORMAT_DIR;
-        else if (ds.hfhub_format && !strcmp(ds.hfhub_format, "qcow2"))
-            ds_format = HF_FORMAT_QCOW2;
-        else if (ds.hfhub_format && *ds.hfhub_format) {
-            snprintf(msg, sizeof msg, "the datastore's HFHUB_FORMAT must be qcow2 or dir, not '%.40s'",
-                     ds.hfhub_format);
-            one_datastore_info_clear(&ds);
-            return fail(2, msg);
-        } else if ((ds.ds_mad && !strcmp(ds.ds_mad, "sharedfs")) ||
-                   (ds.tm_mad && !strcmp(ds.tm_mad, "sharedfs")))
-            ds_format = HF_FORMAT_DIR;
-        else
-            ds_format = HF_FORMAT_QCOW2;
+        hf_format requested = format != HF_FORMAT_DEFAULT ? format : probe.format;
+        hf_code rc = one_datastore_form(&ds, requested, &format, &err);
         one_datastore_info_clear(&ds);
+        if (rc) {
+            hf_address_clear(&probe);
+            return fail(hf_code_exit_status(rc), err.msg);
+        }
     }
+    hf_address_clear(&probe);
 
     hf_client client;
     if (hf_client_open(&client, 600, &err))
         return fail(hf_code_exit_status(err.code), err.msg);
     hf_import_plan plan;
     int status = 0;
-    if (hf_import_plan_make(&client, source, format, ds_format, &plan, &err)) {
+    if (hf_import_plan_make(&client, source, format, HF_FORMAT_DEFAULT, &plan, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
         hf_client_close(&client);
         return status;
@@ -323,13 +319,26 @@ int main(int argc, char **argv)
     }
 
     bool to_stdout = !strcmp(dest, "-");
-    char *work = to_stdout ? work_dest(source, plan.format) : strdup(dest);
-    /* Inside OpenNebula each try of an import gets a new image path: keep the
-     * work where the next try finds it, one hidden directory per datastore,
-     * named after what is imported. */
-    char *work_prefix = NULL;
-    if (!to_stdout && drv && *drv && work)
-        work_prefix = datastore_work_prefix(work, source, plan.format);
+    /* DEST "-" builds its result in this user's private work directory and
+     * streams it from there; inside OpenNebula (DRV_ACTION) each try of an
+     * import gets a new image path, so the work is kept in the datastore's
+     * .hfhub-work, named after what is imported, where the next try finds it.
+     * Both directories are checked before use (hf_workdir.h). */
+    char *work_dir = NULL, *work_prefix = NULL;
+    if (to_stdout)
+        status = hf_workdir_private(hf_workdir_base(getenv("HFHUB_WORK_DIR"), getenv("TMPDIR")),
+                                    geteuid(), &work_dir, &err);
+    else if (drv && *drv)
+        status = hf_workdir_beside(dest, geteuid(), &work_dir, &err);
+    if (status) {
+        status = fail(hf_code_exit_status((hf_code)status), err.msg);
+        hf_import_plan_free(&plan);
+        hf_client_close(&client);
+        return status;
+    }
+    if (work_dir && !(work_prefix = hf_workdir_prefix(work_dir, client.hub.endpoint, source,
+                                                      plan.format)))
+        status = fail(1, "out of memory");
     progress_state ps = {.start = hf_http_now()};
     bool tty = isatty(STDERR_FILENO);
     ps.mode = !strcmp(progress, "none")    ? PROGRESS_NONE
@@ -343,19 +352,15 @@ int main(int argc, char **argv)
         status = fail(2, "HFHUB_STALL_TIMEOUT must be a number of seconds from 1 to 3600");
     hf_import_options io = {.max_connections = (int)connections,
                             .work_prefix = work_prefix,
+                            .keep_in_work = to_stdout,
                             .stall_timeout = (double)stall,
                             .retry_base_ms = client.retry_base_ms,
                             .progress = on_progress,
                             .progress_user = &ps};
     hf_import_result res;
-    struct stat st;
     if (status) {
         /* a bad setting was reported above */
-    } else if (!work) {
-        status = fail(1, "out of memory");
-    } else if (to_stdout && !lstat(work, &st)) {
-        /* complete from an earlier run whose output was lost: send it again */
-    } else if (hf_import_run(&client, &plan, work, &io, &res, &err)) {
+    } else if (hf_import_run(&client, &plan, to_stdout ? NULL : dest, &io, &res, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
     } else if (ps.mode != PROGRESS_NONE) {
         char got[32], rr[32];
@@ -371,24 +376,22 @@ int main(int argc, char **argv)
                 res.fetch.max_connections_used);
     }
     if (!status && to_stdout) {
-        int r = plan.format == HF_FORMAT_DIR ? tar_to_stdout(work) : copy_to_stdout(work);
+        char *result = hf_import_result_path(work_prefix);
+        int r = !result ? -1 : plan.format == HF_FORMAT_DIR ? tar_to_stdout(result)
+                                                             : copy_to_stdout(result);
         if (r) {
             snprintf(msg, sizeof msg,
-                     "cannot write the result to stdout; it is kept in %s for the next run", work);
+                     "cannot write the result to stdout; the verified work is kept in %s, and "
+                     "the next run verifies it again and sends it",
+                     work_dir);
             status = fail(1, msg);
-        } else {
-            /* the result went out: the work copy is not needed any more */
-            if (plan.format == HF_FORMAT_DIR) {
-                char *argv_rm[] = {"rm", "-rf", "--", work, NULL};
-                pid_t pid;
-                if (!posix_spawnp(&pid, "rm", NULL, NULL, argv_rm, environ))
-                    waitpid(pid, NULL, 0);
-            } else {
-                unlink(work);
-            }
+        } else if (hf_import_discard_work(work_prefix, &err)) {
+            /* the result went out: the work is not needed any more */
+            fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
         }
+        free(result);
     }
-    free(work);
+    free(work_dir);
     free(work_prefix);
     hf_import_plan_free(&plan);
     hf_client_close(&client);

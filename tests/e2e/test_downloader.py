@@ -110,8 +110,11 @@ def main():
         f.write(p.stdout)
     ok, files, _, _ = image_contents(t, dest("stdout.qcow2")) if p.returncode == 0 else (False, {}, 0, "")
     files.pop(".hfhub/manifest.json", None)
-    t.ok(p.returncode == 0 and ok and files == want and not os.listdir(work),
-         "DEST - writes the qcow2 bytes to stdout and cleans its work area", p.stderr[-500:])
+    private = os.path.join(work, "hfhub-%d" % os.geteuid())
+    t.ok(p.returncode == 0 and ok and files == want and os.listdir(work) == [os.path.basename(private)]
+         and not os.listdir(private) and os.stat(private).st_mode & 0o777 == 0o700,
+         "DEST - writes the qcow2 bytes to stdout, working in a private 0700 hfhub-<uid> directory it "
+         "leaves empty", p.stderr[-500:])
     p = subprocess.run([os.path.join(BIN, "hfhub_downloader"), "hf://%s?format=dir" % QWEN, "-",
                         "--progress", "none"], env=e2, capture_output=True)
     tar_path = dest("stdout.tar")
@@ -125,6 +128,87 @@ def main():
         got.pop(".hfhub/manifest.json", None)
         ok = got == want
     t.ok(ok, "DEST - with format=dir writes a tar stream of the tree (what downloader.sh unpacks)")
+
+    # -- DEST -: nothing another local user left in the work area is trusted ------------------
+    def stream(base, address="hf://" + QWEN, **kw):
+        return subprocess.run([os.path.join(BIN, "hfhub_downloader"), address, "-", "--progress", "none"],
+                              env=dict(env, HFHUB_WORK_DIR=base), capture_output=True, **kw)
+    planted_base = os.path.join(t.tmp, "planted")
+    os.mkdir(planted_base)
+    os.chmod(planted_base, 0o1777)
+    secret = os.path.join(t.tmp, "secret")
+    with open(secret, "wb") as f:
+        f.write(b"not for the stream\n")
+    victim_dir = os.path.join(t.tmp, "victim-dir")
+    os.mkdir(victim_dir, 0o700)
+    mine = os.path.join(planted_base, "hfhub-%d" % os.geteuid())
+    os.symlink(victim_dir, mine)
+    p = stream(planted_base)
+    t.ok(p.returncode != 0 and b"symbolic link" in p.stderr and not p.stdout and not os.listdir(victim_dir),
+         "DEST -: a symlink planted in place of the private work directory is refused, nothing written "
+         "through it", p.stderr[-300:])
+    os.unlink(mine)
+    with open(mine, "wb") as f:
+        f.write(b"planted")
+    p = stream(planted_base)
+    t.ok(p.returncode != 0 and b"not a directory" in p.stderr and not p.stdout,
+         "DEST -: a file planted in place of the private work directory is refused", p.stderr[-300:])
+    os.unlink(mine)
+    os.mkdir(mine)
+    os.chmod(mine, 0o777)
+    p = stream(planted_base)
+    t.ok(p.returncode != 0 and b"chmod 0700" in p.stderr and not p.stdout,
+         "DEST -: a work directory open to other users is refused, saying how to fix it", p.stderr[-300:])
+    if os.geteuid() == 0:
+        os.chmod(mine, 0o700)
+        os.chown(mine, 65534, 65534)
+        p = stream(planted_base)
+        t.ok(p.returncode != 0 and b"belongs to uid 65534" in p.stderr and not p.stdout,
+             "DEST -: a work directory another user made is refused", p.stderr[-300:])
+    os.rmdir(mine)
+    # the old predictable name of earlier versions is never read
+    old_style = os.path.join(planted_base, "hfhub-0123456789abcdef.qcow2")
+    os.symlink(secret, old_style)
+    p = stream(planted_base)
+    ok, files, _, _ = (False, {}, 0, "")
+    if p.returncode == 0:
+        with open(dest("stdout2.qcow2"), "wb") as f:
+            f.write(p.stdout)
+        ok, files, _, _ = image_contents(t, dest("stdout2.qcow2"))
+        files.pop(".hfhub/manifest.json", None)
+    t.ok(ok and files == want and b"not for the stream" not in p.stdout,
+         "DEST -: files planted beside the private directory are ignored; the stream is the verified model",
+         p.stderr[-300:])
+
+    # a stream that could not be written keeps the verified work; the next run verifies it again
+    p = subprocess.run("%s hf://%s - --progress none | head -c 1000 >/dev/null"
+                       % (os.path.join(BIN, "hfhub_downloader"), QWEN), shell=True,
+                       env=dict(env, HFHUB_WORK_DIR=work), capture_output=True)
+    parts = [os.path.join(private, n) for n in os.listdir(private) if n.endswith(".hfhub-part")]
+    t.ok(b"cannot write the result to stdout" in p.stderr and len(parts) == 1,
+         "a broken stdout keeps the verified work in the private directory", p.stderr[-300:])
+    if parts:
+        # overwrite 4 KiB of a model file inside the kept image: the rerun must notice
+        big = max(want, key=lambda k: want[k][0])
+        content = open(os.path.join(dest("untar"), big), "rb").read()
+        needle = content[len(content) // 2 // 4096 * 4096:][:4096]
+        with open(parts[0], "r+b") as f:
+            data = f.read()
+            at = data.find(needle)
+            t.ok(at >= 0, "found a block of %s inside the kept image" % big)
+            f.seek(at)
+            f.write(bytes(b ^ 0xFF for b in needle))
+        emu.reset()
+        p = stream(work)
+        ok, files = False, {}
+        if p.returncode == 0:
+            with open(dest("stdout3.qcow2"), "wb") as f:
+                f.write(p.stdout)
+            ok, files, _, _ = image_contents(t, dest("stdout3.qcow2"))
+            files.pop(".hfhub/manifest.json", None)
+        t.ok(ok and files == want and not os.listdir(private),
+             "the next run re-verifies the kept work (a corrupted byte range is fetched again) before it "
+             "streams, then cleans up", p.stderr[-300:])
 
     # -- bad input and refusals ------------------------------------------------------------
     for addr, pat in [("http://x/y", "hf://"), ("hf://noslash", "not a valid"), ("hf://a/../b", "not a valid"),
