@@ -114,8 +114,7 @@ install: $(addprefix $(BUILD_BIN)/,$(PROGRAMS))
 	    $(DESTDIR)$(PREFIX)/share/doc/hfhub $(DESTDIR)$(REMOTES)/market/hfhub $(DESTDIR)$(REMOTES)/datastore
 	$(INSTALL) -m 0755 $(BUILD_BIN)/hf_catalog $(BUILD_BIN)/hfhub_downloader $(DESTDIR)$(PREFIX)/bin/
 	$(INSTALL) -m 0755 integration/hfhub-setup $(DESTDIR)$(PREFIX)/sbin/hfhub-setup
-	$(INSTALL) -m 0644 integration/snippets/downloader.sh.hfhub integration/snippets/libfs.sh.hfhub \
-	    $(DESTDIR)$(PREFIX)/share/hfhub/
+	$(INSTALL) -m 0644 integration/snippets/*.hfhub $(DESTDIR)$(PREFIX)/share/hfhub/
 	$(INSTALL) -m 0644 integration/examples/* $(DESTDIR)$(PREFIX)/share/hfhub/examples/
 	$(INSTALL) -m 0644 README.md docs/operator-guide.md $(DESTDIR)$(PREFIX)/share/doc/hfhub/
 	$(INSTALL) -m 0755 $(BUILD_BIN)/hfhub_monitor $(DESTDIR)$(REMOTES)/market/hfhub/monitor

@@ -12,6 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static hf_code foreign_owner(const char *path, uid_t owner, uid_t uid, hf_error *err)
+{
+    return hf_error_set(err, HF_ERR_IO,
+                        "the work directory %s belongs to uid %ld, not to this user (uid %ld); it "
+                        "is not used: remove it (or chown it to this user), or set HFHUB_WORK_DIR "
+                        "to a directory of your own",
+                        path, (long)owner, (long)uid);
+}
+
 hf_code hf_workdir_check(const char *path, uid_t uid, bool create, hf_error *err)
 {
     if (create && mkdir(path, 0700) && errno != EEXIST)
@@ -22,7 +31,10 @@ hf_code hf_workdir_check(const char *path, uid_t uid, bool create, hf_error *err
     if (fd < 0) {
         int e = errno;
         struct stat lst;
-        if (!lstat(path, &lst) && S_ISLNK(lst.st_mode))
+        bool seen = !lstat(path, &lst);
+        if (seen && S_ISDIR(lst.st_mode) && lst.st_uid != uid)
+            return foreign_owner(path, lst.st_uid, uid, err);
+        if (seen && S_ISLNK(lst.st_mode))
             return hf_error_set(err, HF_ERR_IO,
                                 "the work directory %s is a symbolic link; it is not used (someone "
                                 "may have planted it): remove it, or set HFHUB_WORK_DIR to a "
@@ -43,11 +55,7 @@ hf_code hf_workdir_check(const char *path, uid_t uid, bool create, hf_error *err
         return hf_error_set(err, HF_ERR_IO, "cannot inspect the work directory %s: %s", path,
                             strerror(errno));
     if (st.st_uid != uid)
-        return hf_error_set(err, HF_ERR_IO,
-                            "the work directory %s belongs to uid %ld, not to this user (uid "
-                            "%ld); it is not used: remove it (or chown it to this user), or set "
-                            "HFHUB_WORK_DIR to a directory of your own",
-                            path, (long)st.st_uid, (long)uid);
+        return foreign_owner(path, st.st_uid, uid, err);
     if (st.st_mode & 077)
         return hf_error_set(err, HF_ERR_IO,
                             "the work directory %s is open to other users (mode %03o); it is not "
