@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hf_client.h"
 #include "hf_import.h"
 #include "hf_sizing.h"
+#include "hf_status.h"
 #include "hf_strlist.h"
 #include "hf_workdir.h"
 #include "one_datastore.h"
@@ -32,6 +34,7 @@ static void usage(FILE *f)
 "Usage: hfhub_downloader [OPTIONS] SOURCE DEST\n"
 "       hfhub_downloader --size-only [--format F] SOURCE\n"
 "       DRV_ACTION=... hfhub_downloader --remove-image\n"
+"       hfhub_downloader --status [DIR...]\n"
 "Import a Hugging Face repository as a qcow2 disk image (an ext4 filesystem)\n"
 "or as a directory, verified, resumable, without root.\n"
 "\n"
@@ -45,6 +48,9 @@ static void usage(FILE *f)
 "  --progress MODE         auto (a bar on a terminal, else a line every 5 s),\n"
 "                          bar, plain or none\n"
 "  --size-only             print the MB the import will occupy, download nothing\n"
+"  --status [DIR...]       list imports in progress (bytes, rate, ETA) from the\n"
+"                          status files in this user's work directory and in\n"
+"                          each DIR and DIR/.hfhub-work (a datastore's BASE_PATH)\n"
 "  --remove-image          (for OpenNebula's virtiofs/rm) remove the directory\n"
 "                          image that DRV_ACTION describes, if hfhub imported it\n"
 "  --help, --version\n"
@@ -70,7 +76,27 @@ typedef struct {
     progress_mode mode;
     double last;
     double start;
+    /* the status file --status reads (NULL: none), rewritten every 2 s */
+    char *status_path;
+    hf_status status;
+    double last_status;
 } progress_state;
+
+static void write_status(progress_state *s, const hf_fetch_progress *p, double now)
+{
+    if (!s->status_path)
+        return;
+    s->last_status = now;
+    s->status.updated = (double)time(NULL);
+    s->status.done_bytes = p->done_bytes;
+    s->status.total_bytes = p->total_bytes;
+    s->status.rate = p->rate;
+    s->status.connections = p->connections;
+    s->status.files_done = (long)p->files_done;
+    s->status.files_total = (long)p->files_total;
+    hf_error ignored;
+    hf_status_write(s->status_path, &s->status, &ignored); /* best effort: only a view */
+}
 
 static void human(double bytes, char *out, size_t n)
 {
@@ -88,6 +114,8 @@ static void on_progress(void *user, const hf_fetch_progress *p)
     progress_state *s = user;
     double now = hf_http_now();
     bool last = p->files_done == p->files_total;
+    if (now - s->last_status >= 2.0 || last)
+        write_status(s, p, now);
     if (s->mode == PROGRESS_NONE)
         return;
     if (s->mode == PROGRESS_PLAIN && now - s->last < 5.0 && !last)
@@ -167,6 +195,66 @@ static int fail(int status, const char *msg)
     return status;
 }
 
+static int print_dir_status(const char *dir, int *shown)
+{
+    hf_status *list;
+    size_t n;
+    hf_error err = {0};
+    if (hf_status_list(dir, &list, &n, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        return 1;
+    }
+    double now = (double)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        hf_status *st = &list[i];
+        char done[32], total[32], rate[32], eta[32] = "--:--";
+        human((double)st->done_bytes, done, sizeof done);
+        human((double)st->total_bytes, total, sizeof total);
+        human(st->rate, rate, sizeof rate);
+        if (st->rate > 0 && st->total_bytes > st->done_bytes) {
+            long sec = (long)((double)(st->total_bytes - st->done_bytes) / st->rate);
+            snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", sec / 3600, sec / 60 % 60, sec % 60);
+        }
+        int pct = st->total_bytes ? (int)(100.0 * (double)st->done_bytes / (double)st->total_bytes) : 0;
+        if (st->running)
+            printf("%s -> %s: %s of %s (%d%%), %s/s, ETA %s, %d connections, %ld/%ld files, "
+                   "pid %ld, updated %.0f s ago\n",
+                   st->source, st->dest, done, total, pct, rate, eta, st->connections,
+                   st->files_done, st->files_total, st->pid, now - st->updated);
+        else
+            printf("%s -> %s: stopped at %s of %s (%d%%) %.0f s ago; the next try continues it "
+                   "(status file %s)\n",
+                   st->source, st->dest, done, total, pct, now - st->updated, st->path);
+        (*shown)++;
+    }
+    hf_status_list_free(list, n);
+    return 0;
+}
+
+/* --status [DIR...]: imports in progress, from their status files in this
+ * user's private work directory (DEST -) and in each DIR and DIR/.hfhub-work
+ * (a datastore's BASE_PATH, or the directory of a DEST). */
+static int print_status(char **dirs, int n_dirs)
+{
+    int status = 0, shown = 0;
+    const char *base = hf_workdir_base(getenv("HFHUB_WORK_DIR"), getenv("TMPDIR"));
+    char own[4096];
+    snprintf(own, sizeof own, "%s/hfhub-%ld", base, (long)geteuid());
+    hf_error err;
+    if (!hf_workdir_check(own, geteuid(), false, &err))
+        status |= print_dir_status(own, &shown);
+    for (int i = 0; i < n_dirs; i++) {
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/.hfhub-work", dirs[i]);
+        status |= print_dir_status(dirs[i], &shown);
+        status |= print_dir_status(sub, &shown);
+    }
+    if (!shown)
+        printf("no import in progress%s\n",
+               n_dirs ? "" : " in this user's work directory (give a datastore's directory to look there)");
+    return status;
+}
+
 /* The rm action of a directory datastore (virtiofs/rm): removes the image's
  * directory when it is an hf:// import of ours (one_datastore.h says which),
  * leaves anything else alone. */
@@ -200,18 +288,19 @@ static int remove_directory_image(const char *drv)
 int main(int argc, char **argv)
 {
     enum { OPT_FORMAT = 256, OPT_CONNECTIONS, OPT_PROGRESS, OPT_SIZE_ONLY, OPT_REMOVE_IMAGE,
-           OPT_HELP, OPT_VERSION };
+           OPT_STATUS, OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {{"format", required_argument, 0, OPT_FORMAT},
                                          {"connections", required_argument, 0, OPT_CONNECTIONS},
                                          {"progress", required_argument, 0, OPT_PROGRESS},
                                          {"size-only", no_argument, 0, OPT_SIZE_ONLY},
                                          {"remove-image", no_argument, 0, OPT_REMOVE_IMAGE},
+                                         {"status", no_argument, 0, OPT_STATUS},
                                          {"help", no_argument, 0, OPT_HELP},
                                          {"version", no_argument, 0, OPT_VERSION},
                                          {0, 0, 0, 0}};
     hf_format format = HF_FORMAT_DEFAULT;
     long connections = 16;
-    bool size_only = false, remove_image = false;
+    bool size_only = false, remove_image = false, show_status = false;
     const char *progress = "auto";
     char msg[1400];
     int c;
@@ -242,6 +331,9 @@ int main(int argc, char **argv)
         case OPT_REMOVE_IMAGE:
             remove_image = true;
             break;
+        case OPT_STATUS:
+            show_status = true;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -254,6 +346,8 @@ int main(int argc, char **argv)
             return fail(2, msg);
         }
     }
+    if (show_status)
+        return print_status(argv + optind, argc - optind);
     if (remove_image) {
         if (argc != optind) {
             usage(stderr);
@@ -340,6 +434,11 @@ int main(int argc, char **argv)
                                                       plan.format)))
         status = fail(1, "out of memory");
     progress_state ps = {.start = hf_http_now()};
+    const char *status_base = work_prefix ? work_prefix : to_stdout ? NULL : dest;
+    if (status_base && (ps.status_path = malloc(strlen(status_base) + 16)))
+        sprintf(ps.status_path, "%s.hfhub-status", status_base);
+    ps.status = (hf_status){.source = (char *)source, .dest = (char *)dest, .pid = (long)getpid(),
+                            .started = (double)time(NULL)};
     bool tty = isatty(STDERR_FILENO);
     ps.mode = !strcmp(progress, "none")    ? PROGRESS_NONE
               : !strcmp(progress, "bar")   ? PROGRESS_BAR
@@ -391,6 +490,9 @@ int main(int argc, char **argv)
         }
         free(result);
     }
+    if (ps.status_path)
+        unlink(ps.status_path); /* the import is over: nothing to watch */
+    free(ps.status_path);
     free(work_dir);
     free(work_prefix);
     hf_import_plan_free(&plan);
