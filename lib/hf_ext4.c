@@ -341,21 +341,25 @@ void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t h
 #define FEATURES "none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super," \
                  "large_file,huge_file,dir_nlink,extra_isize,metadata_csum"
 
-/* Our environment plus E2FSPROGS_FAKE_TIME=t (mke2fs's own timestamps). */
+/* Our environment with mke2fs's clock set to t: E2FSPROGS_FAKE_TIME (1.44
+ * on) and SOURCE_DATE_EPOCH (1.47.1 on, where it wins over the former). */
 static char **env_with_time(int64_t t, char *buf, size_t cap)
 {
     size_t n = 0;
     while (environ && environ[n])
         n++;
-    char **env = calloc(n + 2, sizeof *env);
+    char **env = calloc(n + 3, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "E2FSPROGS_FAKE_TIME=", 20))
+        if (strncmp(environ[i], "E2FSPROGS_FAKE_TIME=", 20) &&
+            strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18))
             env[k++] = environ[i];
-    snprintf(buf, cap, "E2FSPROGS_FAKE_TIME=%lld", (long long)t);
+    int len = snprintf(buf, cap, "E2FSPROGS_FAKE_TIME=%lld", (long long)t) + 1;
     env[k++] = buf;
+    snprintf(buf + len, cap - (size_t)len, "SOURCE_DATE_EPOCH=%lld", (long long)t);
+    env[k++] = buf + len;
     env[k] = NULL;
     return env;
 }
@@ -378,7 +382,7 @@ static hf_code format_empty(const char *raw, uint64_t blocks, uint64_t inodes,
     }
     snprintf(nbuf, sizeof nbuf, "%llu", (unsigned long long)inodes);
     snprintf(bbuf, sizeof bbuf, "%llu", (unsigned long long)blocks);
-    char uuid[37] = "", seed[37] = "", ext[200], tbuf[64];
+    char uuid[37] = "", seed[37] = "", ext[200], tbuf[128];
     if (o && o->uuid)
         uuid_text(o->uuid, uuid);
     if (o && o->hash_seed)
