@@ -75,7 +75,7 @@ void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t h
 
 /* Creates (or truncates) raw_path as a sparse file of hf_sizing_ext4_bytes(files, n) bytes holding an ext4
  * filesystem (4 KiB blocks, 256-byte inodes, no journal, extents, 64bit, no resize_inode, 0 reserved blocks,
- * uid/gid 0, files 0644, directories 0755) in which every path of files[] exists as a regular file of exactly
+ * the same feature list whatever mke2fs.conf says, uid/gid 0, files 0644, directories 0755) in which every path of files[] exists as a regular file of exactly
  * files[i].size bytes with all its blocks allocated and marked initialised (not zeroed, not written), and
  * every parent directory exists. The files' data is NOT written: the caller writes it later at the mapped
  * offsets. Fails cleanly (error message, raw_path removed) on duplicate paths, a path that is both a file and a
