@@ -632,7 +632,7 @@ static hf_code disk_identity(const hf_import_plan *p, uint8_t uuid[16], uint8_t 
     for (size_t i = 0; i < n && is_default; i++) {
         if (!sel[i] || !strcmp(paths[i], HF_MANIFEST_PATH) || !strncmp(paths[i], ".hfhub/", 7))
             continue;
-        is_default = k < p->n_files && p->files[k].path == paths[i];
+        is_default = k < p->n_files && !strcmp(p->files[k].path, paths[i]);
         k++;
     }
     is_default = is_default && k == p->n_files;
