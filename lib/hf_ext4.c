@@ -22,6 +22,7 @@
 #include <et/com_err.h>
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
+#include <openssl/sha.h>
 
 #include "hf_repo_path.h"
 
@@ -158,9 +159,11 @@ static bool find_program(const char *prog, char *buf, size_t cap)
     return false;
 }
 
-/* Runs argv (no shell), its stdout and stderr going into the error message
- * when it fails. */
-static hf_code run_quiet(char *const argv[], hf_error *err)
+/* Runs argv (no shell) with envp (NULL: ours), its stdout and stderr going
+ * into the error message when it fails, and into out[cap] (when given)
+ * either way. */
+static hf_code run_quiet(char *const argv[], char *const envp[], char *text, size_t cap,
+                         hf_error *err)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -187,7 +190,7 @@ static hf_code run_quiet(char *const argv[], hf_error *err)
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     pid_t pid;
-    int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (e != 0) {
@@ -209,6 +212,8 @@ static hf_code run_quiet(char *const argv[], hf_error *err)
     }
     close(fds[0]);
     out[used] = '\0';
+    if (text && cap)
+        snprintf(text, cap, "%s", out);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
@@ -227,22 +232,192 @@ static hf_code run_quiet(char *const argv[], hf_error *err)
                         WTERMSIG(status), out);
 }
 
-static hf_code format_empty(const char *raw, uint64_t blocks, uint64_t inodes, const char *label,
+/* ---- mke2fs: version, options ------------------------------------------ */
+
+unsigned hf_ext4_mke2fs_version(const char *text)
+{
+    const char *p = text ? strstr(text, "mke2fs ") : NULL;
+    if (!p)
+        return 0;
+    p += 7;
+    unsigned part[3] = {0, 0, 0};
+    int n = 0;
+    while (n < 3) {
+        if (*p < '0' || *p > '9')
+            break;
+        unsigned v = 0;
+        while (*p >= '0' && *p <= '9' && v < 1000)
+            v = v * 10 + (unsigned)(*p++ - '0');
+        if (v >= 100 || (*p >= '0' && *p <= '9'))
+            return 0;
+        part[n++] = v;
+        if (*p != '.')
+            break;
+        p++;
+    }
+    if (n < 2 || part[0] == 0)
+        return 0;
+    return part[0] * 10000 + part[1] * 100 + part[2];
+}
+
+hf_mke2fs_mode hf_ext4_mke2fs_mode_for(unsigned version)
+{
+    return version >= HF_MKE2FS_PREZEROED_VERSION ? HF_MKE2FS_PREZEROED : HF_MKE2FS_PORTABLE;
+}
+
+const char *hf_ext4_mke2fs_extended(hf_mke2fs_mode mode)
+{
+    /* lazy_itable_init: mke2fs writes only the used part of each inode
+     * table, never the whole (it would fill the sparse file).
+     * assume_storage_prezeroed also skips that part and marks the tables
+     * zeroed; populate() sets the same marks for the portable options. */
+    return mode == HF_MKE2FS_PREZEROED
+               ? "root_owner=0:0,lazy_itable_init=1,nodiscard,assume_storage_prezeroed=1"
+               : "root_owner=0:0,lazy_itable_init=1,nodiscard";
+}
+
+/* The version of the mke2fs at prog, asked once per process (per path). */
+static unsigned mke2fs_version_of(const char *prog, hf_error *err)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char cached_prog[4096];
+    static unsigned cached;
+    pthread_mutex_lock(&lock);
+    if (!strcmp(cached_prog, prog)) {
+        unsigned v = cached;
+        pthread_mutex_unlock(&lock);
+        return v;
+    }
+    char text[600] = "";
+    char *argv[] = {(char *)prog, "-V", NULL};
+    hf_error ignored = {0};
+    unsigned v = 0;
+    if (run_quiet(argv, NULL, text, sizeof text, &ignored) == HF_OK)
+        v = hf_ext4_mke2fs_version(text);
+    if (v && v < HF_MKE2FS_MIN_VERSION) {
+        pthread_mutex_unlock(&lock);
+        hf_error_set(err, HF_ERR_IO,
+                     "ext4 image: %s is version %u.%u.%u; hfhub needs e2fsprogs >= 1.44 "
+                     "(install a newer e2fsprogs)",
+                     prog, v / 10000, v / 100 % 100, v % 100);
+        return 0;
+    }
+    snprintf(cached_prog, sizeof cached_prog, "%s", prog);
+    cached = v ? v : 1; /* 1: asked, not recognised */
+    pthread_mutex_unlock(&lock);
+    return cached;
+}
+
+static void uuid_text(const uint8_t u[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[u[i] >> 4];
+        out[k++] = hex[u[i] & 15];
+    }
+    out[k] = '\0';
+}
+
+void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t hash_seed[16],
+                       char text[37])
+{
+    unsigned char d[32];
+    SHA256(name, len, d);
+    memcpy(uuid, d, 16);
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x80); /* version 8 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* variant 10 */
+    if (hash_seed)
+        memcpy(hash_seed, d + 16, 16);
+    if (text)
+        uuid_text(uuid, text);
+}
+
+/* The features, whatever the local mke2fs.conf enables (hf_sizing counts
+ * on exactly these): what Debian's and RHEL's ext4 type gives, minus the
+ * journal and resize_inode. */
+#define FEATURES "none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super," \
+                 "large_file,huge_file,dir_nlink,extra_isize,metadata_csum"
+
+/* Our environment with mke2fs's clock set to t: E2FSPROGS_FAKE_TIME (1.44
+ * on) and SOURCE_DATE_EPOCH (1.47.1 on, where it wins over the former). */
+static char **env_with_time(int64_t t, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **env = calloc(n + 3, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "E2FSPROGS_FAKE_TIME=", 20) &&
+            strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18))
+            env[k++] = environ[i];
+    int len = snprintf(buf, cap, "E2FSPROGS_FAKE_TIME=%lld", (long long)t) + 1;
+    env[k++] = buf;
+    snprintf(buf + len, cap - (size_t)len, "SOURCE_DATE_EPOCH=%lld", (long long)t);
+    env[k++] = buf + len;
+    env[k] = NULL;
+    return env;
+}
+
+static hf_code format_empty(const char *raw, uint64_t blocks, uint64_t inodes,
+                            const hf_ext4_options *o, const char *label, int64_t sb_time,
                             hf_error *err)
 {
     char prog[4096], nbuf[32], bbuf[32];
     if (!find_program("mke2fs", prog, sizeof prog))
         return hf_error_set(err, HF_ERR_IO,
-                            "ext4 image: mke2fs not found (install e2fsprogs >= 1.47.0)");
+                            "ext4 image: mke2fs not found (install e2fsprogs >= 1.44)");
+    hf_mke2fs_mode mode = o ? o->mke2fs : HF_MKE2FS_AUTO;
+    bool detected = mode == HF_MKE2FS_AUTO;
+    if (detected) {
+        unsigned v = mke2fs_version_of(prog, err);
+        if (!v)
+            return err->code;
+        mode = hf_ext4_mke2fs_mode_for(v);
+    }
     snprintf(nbuf, sizeof nbuf, "%llu", (unsigned long long)inodes);
     snprintf(bbuf, sizeof bbuf, "%llu", (unsigned long long)blocks);
-    /* assume_storage_prezeroed: the file is a fresh hole, so mke2fs neither
-     * writes zeroed inode tables nor leaves lazy init work for the kernel. */
-    char *argv[] = {prog, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0",
-                    "-N", nbuf, "-O", "extent,64bit,^has_journal,^resize_inode",
-                    "-E", "root_owner=0:0,assume_storage_prezeroed=1,nodiscard",
-                    "-L", (char *)(label ? label : ""), (char *)raw, bbuf, NULL};
-    return run_quiet(argv, err);
+    char uuid[37] = "", seed[37] = "", ext[200], tbuf[128];
+    if (o && o->uuid)
+        uuid_text(o->uuid, uuid);
+    if (o && o->hash_seed)
+        uuid_text(o->hash_seed, seed);
+    char **env = env_with_time(sb_time, tbuf, sizeof tbuf);
+    if (!env)
+        return hf_error_set(err, HF_ERR_NOMEM, "ext4 image: out of memory");
+    hf_code rc;
+    for (;;) {
+        snprintf(ext, sizeof ext, "%s%s%s", hf_ext4_mke2fs_extended(mode),
+                 seed[0] ? ",hash_seed=" : "", seed);
+        char *argv[32] = {prog, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0",
+                          "-G", "16", "-N", nbuf, "-O", FEATURES, "-E", ext, "-L",
+                          (char *)label};
+        size_t k = 21;
+        if (uuid[0]) {
+            argv[k++] = "-U";
+            argv[k++] = uuid;
+        }
+        argv[k++] = (char *)raw;
+        argv[k++] = bbuf;
+        argv[k] = NULL;
+        char text[600] = "";
+        rc = run_quiet(argv, env, text, sizeof text, err);
+        /* A development build between 1.46 and 1.47.0 may call itself 1.47
+         * without the option: it refuses it before touching the file. */
+        if (rc != HF_OK && detected && mode == HF_MKE2FS_PREZEROED &&
+            strstr(text, "Bad option(s) specified") && strstr(text, "assume_storage_prezeroed")) {
+            mode = HF_MKE2FS_PORTABLE;
+            continue;
+        }
+        break;
+    }
+    free(env);
+    return rc;
 }
 
 /* ---- libext2fs ---------------------------------------------------------- */
@@ -585,16 +760,40 @@ static hf_code plan_inodes(ext2_filsys fs, const hf_sized_file *files, size_t n,
     return HF_OK;
 }
 
+/* The superblock fields that would differ between two identical builds or
+ * between the two mke2fs modes: the inode tables are marked zeroed (the
+ * file was a fresh hole, so they read as zeroes; the kernel then has no
+ * lazy-init writes to do), the times are sb_time, and the lifetime-writes
+ * counter is cleared (ext2fs_close adds nothing to a zero counter). */
+static void settle_super(ext2_filsys fs, int64_t sb_time)
+{
+    for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
+        ext2fs_bg_flags_set(fs, g, EXT2_BG_INODE_ZEROED);
+        ext2fs_group_desc_csum_set(fs, g);
+    }
+    struct ext2_super_block *sb = fs->super;
+    uint32_t lo = (uint32_t)sb_time;
+    uint8_t hi = (uint8_t)((uint64_t)sb_time >> 32);
+    sb->s_mkfs_time = sb->s_lastcheck = sb->s_wtime = lo;
+    sb->s_mkfs_time_hi = sb->s_lastcheck_hi = sb->s_wtime_hi = hi;
+    sb->s_mtime = 0;
+    sb->s_mtime_hi = 0;
+    sb->s_kbytes_written = 0;
+    ext2fs_mark_super_dirty(fs);
+}
+
 /* Everything after mke2fs: inodes, directories, files, maps. Directory
  * blocks come first (right after the group 0 metadata), then the files'
  * data in input order. */
 static hf_code populate(const char *raw, const hf_sized_file *files, size_t n, node *dirs,
-                        size_t ndirs, int64_t t, hf_ext4_layout *out, hf_error *err)
+                        size_t ndirs, int64_t t, int64_t sb_time, hf_ext4_layout *out,
+                        hf_error *err)
 {
     ext2_filsys fs = NULL;
     errcode_t e = ext2fs_open(raw, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs);
     if (e)
         return fs_err(err, e, "opening", raw);
+    fs->now = (time_t)sb_time; /* the clock of every time libext2fs writes (s_wtime...) */
     hf_code rc = HF_OK;
     ext2_ino_t *file_ino = calloc(n ? n : 1, sizeof *file_ino);
     dentry *ents = NULL;
@@ -641,6 +840,7 @@ static hf_code populate(const char *raw, const hf_sized_file *files, size_t n, n
                           files[i].path, &goal, &out->files[i], err);
     if (rc != HF_OK)
         goto fail;
+    settle_super(fs, sb_time);
     free(ents);
     free(file_ino);
     e = ext2fs_close_free(&fs);
@@ -705,9 +905,10 @@ hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n
     close(fd);
     /* ndirs counts the root, which mke2fs creates along with lost+found. */
     uint64_t inodes = (uint64_t)n + ndirs + EXT2_GOOD_OLD_FIRST_INO + INODE_SLACK;
-    rc = format_empty(raw_path, out->fs_bytes / BLOCK, inodes, label, err);
+    int64_t sb_time = t > 0 ? t : 1; /* libext2fs reads 0 as "now" */
+    rc = format_empty(raw_path, out->fs_bytes / BLOCK, inodes, opt, label, sb_time, err);
     if (rc == HF_OK)
-        rc = populate(raw_path, files, n, dirs, ndirs, t, out, err);
+        rc = populate(raw_path, files, n, dirs, ndirs, t, sb_time, out, err);
 done:
     free(dirs);
     if (rc != HF_OK) {

@@ -31,19 +31,57 @@ typedef struct {
     size_t n_files;
 } hf_ext4_layout;
 
+/* How mke2fs is asked to leave the inode tables alone (hf_ext4_mke2fs_extended). */
+typedef enum {
+    HF_MKE2FS_AUTO = 0,     /* from the version `mke2fs -V` prints, once per process */
+    HF_MKE2FS_PREZEROED,    /* e2fsprogs >= 1.47.0: -E assume_storage_prezeroed=1 */
+    HF_MKE2FS_PORTABLE,     /* any e2fsprogs >= 1.44: -E lazy_itable_init=1 */
+} hf_mke2fs_mode;
+
 typedef struct {
     const char *label;     /* volume label, at most 16 bytes (NULL or "" = none) */
-    int64_t mtime;         /* timestamps of every inode (deterministic images) */
+    int64_t mtime;         /* timestamps of every inode; also of the superblock (there 0 or less
+                            * is stored as 1: libext2fs reads 0 as "now") */
+    const uint8_t *uuid;   /* 16 bytes: the filesystem UUID (NULL: mke2fs picks a random one) */
+    const uint8_t *hash_seed; /* 16 bytes: the directory hash seed (NULL: random) */
+    hf_mke2fs_mode mke2fs; /* AUTO except in tests */
 } hf_ext4_options;
+
+/* The oldest mke2fs hf_ext4_build accepts, as major*10000 + minor*100 + patch: 1.44.0 is the
+ * first with -E hash_seed and E2FSPROGS_FAKE_TIME (needed for reproducible images). */
+#define HF_MKE2FS_MIN_VERSION 14400
+/* The first mke2fs with -E assume_storage_prezeroed. */
+#define HF_MKE2FS_PREZEROED_VERSION 14700
+
+/* The version in `mke2fs -V` output ("mke2fs 1.47.0 (5-Feb-2023)" -> 14700, "1.42" -> 14200,
+ * "1.47.1-rc1" -> 14701); 0 when the text is not recognised. */
+unsigned hf_ext4_mke2fs_version(const char *text);
+
+/* The policy: PREZEROED from 1.47.0 on, PORTABLE before and when the version is unknown (0). */
+hf_mke2fs_mode hf_ext4_mke2fs_mode_for(unsigned version);
+
+/* The -E options for a mode (never AUTO). Both leave the inode tables of the fresh sparse file
+ * unwritten (lazy_itable_init) and never discard; hf_ext4_build then marks every group's inode
+ * table zeroed (true of a fresh hole), so the kernel has no lazy-init work and the filesystem is
+ * the same whichever mode made it. */
+const char *hf_ext4_mke2fs_extended(hf_mke2fs_mode mode);
+
+/* A name-based UUID (RFC 9562 version 8, variant 10): the first 16 bytes of SHA-256(name) with
+ * the version nibble set to 8 and the variant bits to 10. hash_seed (may be NULL) gets the last
+ * 16 bytes of the digest, unchanged. text (may be NULL) gets the usual 36-character lowercase
+ * form. */
+void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t hash_seed[16],
+                       char text[37]);
 
 /* Creates (or truncates) raw_path as a sparse file of hf_sizing_ext4_bytes(files, n) bytes holding an ext4
  * filesystem (4 KiB blocks, 256-byte inodes, no journal, extents, 64bit, no resize_inode, 0 reserved blocks,
- * uid/gid 0, files 0644, directories 0755) in which every path of files[] exists as a regular file of exactly
+ * the same feature list whatever mke2fs.conf says, uid/gid 0, files 0644, directories 0755) in which every path of files[] exists as a regular file of exactly
  * files[i].size bytes with all its blocks allocated and marked initialised (not zeroed, not written), and
  * every parent directory exists. The files' data is NOT written: the caller writes it later at the mapped
  * offsets. Fails cleanly (error message, raw_path removed) on duplicate paths, a path that is both a file and a
  * directory, unsafe paths (hf_repo_path_is_safe), or a layout that does not fit.
- * Needs mke2fs (e2fsprogs >= 1.47.0) in PATH, /usr/sbin or /sbin. */
+ * Needs mke2fs (e2fsprogs >= 1.44) in PATH, /usr/sbin or /sbin. With uuid, hash_seed and mtime
+ * given, the same inputs give the same bytes (no clock, no randomness). */
 hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n,
                       const hf_ext4_options *opt, hf_ext4_layout *out, hf_error *err);
 

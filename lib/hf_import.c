@@ -560,6 +560,68 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
     return rc;
 }
 
+/* The disk's identity (README, "Disk identity"): a UUID named by
+ *   "hfhub-disk 1\n" <model|dataset> "\n" <repo id, lowercase> "\n" <commit> "\n"
+ * followed, only when the files taken are not the default selection, by
+ * every path taken, sorted bytewise, each followed by "\n". The same text
+ * gives the directory hash seed, so two imports of the same model, commit
+ * and selection make the same filesystem. */
+static int path_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static hf_code disk_identity(const hf_import_plan *p, uint8_t uuid[16], uint8_t seed[16],
+                             hf_error *err)
+{
+    size_t n = p->tree.n;
+    const char **paths = calloc(n + 1, sizeof *paths);
+    bool *sel = calloc(n + 1, sizeof *sel);
+    hf_buf name = {0};
+    hf_code rc = HF_OK;
+    if (!paths || !sel) {
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        paths[i] = p->tree.files[i].path;
+    hf_select_rules none = {NULL, NULL};
+    hf_select_files(paths, n, &none, sel);
+    /* plan_make keeps the selected files in tree order, minus .hfhub/ */
+    bool is_default = true;
+    size_t k = 0;
+    for (size_t i = 0; i < n && is_default; i++) {
+        if (!sel[i] || !strcmp(paths[i], HF_MANIFEST_PATH) || !strncmp(paths[i], ".hfhub/", 7))
+            continue;
+        is_default = k < p->n_files && !strcmp(p->files[k].path, paths[i]);
+        k++;
+    }
+    is_default = is_default && k == p->n_files;
+    bool ok = hf_buf_printf(&name, "hfhub-disk 1\n%s\n",
+                            p->address.type == HF_REPO_DATASET ? "dataset" : "model");
+    for (const char *c = p->address.repo_id; ok && *c; c++) {
+        char lower = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+        ok = hf_buf_append(&name, &lower, 1);
+    }
+    ok = ok && hf_buf_printf(&name, "\n%s\n", p->tree.commit);
+    if (ok && !is_default) {
+        for (size_t i = 0; i < p->n_files; i++)
+            paths[i] = p->files[i].path;
+        qsort(paths, p->n_files, sizeof *paths, path_cmp);
+        for (size_t i = 0; ok && i < p->n_files; i++)
+            ok = hf_buf_printf(&name, "%s\n", paths[i]);
+    }
+    if (!ok)
+        rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    else
+        hf_ext4_name_uuid(name.data, name.len, uuid, seed, NULL);
+out:
+    hf_buf_free(&name);
+    free(paths);
+    free(sel);
+    return rc;
+}
+
 static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *source,
                          const char *part, const char *journal, const char *meta,
                          const char *key, bool resume, const hf_import_options *opt,
@@ -574,16 +636,22 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
     uint64_t manifest_size = hf_sizing_manifest_bytes(sized, p->n_files);
     sized[p->n_files] = (hf_sized_file){HF_MANIFEST_PATH, manifest_size};
 
+    /* Times are the commit's date (reproducible), else 1970-01-01. */
+    uint8_t uuid[16], seed[16];
     hf_ext4_options eo = {.label = IMAGE_LABEL,
                           .mtime = hf_model_parse_time(p->tree.last_modified) > 0
                                        ? hf_model_parse_time(p->tree.last_modified)
-                                       : 0};
+                                       : 0,
+                          .uuid = uuid,
+                          .hash_seed = seed};
     hf_ext4_layout layout = {0};
     hf_extent *meta_ranges = NULL;
     size_t n_meta = 0;
     hf_range *ranges = NULL;
     hf_qcow2 *q = NULL;
-    hf_code rc = hf_ext4_build(meta, sized, n, &eo, &layout, err);
+    hf_code rc = disk_identity(p, uuid, seed, err);
+    if (!rc)
+        rc = hf_ext4_build(meta, sized, n, &eo, &layout, err);
     if (!rc)
         rc = hf_ext4_metadata_ranges(meta, &layout, &meta_ranges, &n_meta, err);
     if (!rc) {

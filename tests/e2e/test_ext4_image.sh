@@ -44,8 +44,9 @@ grep '^not ok' "$tmp/unit.log" | sed 's/^/#   /'
 grep '^# ' "$tmp/unit.log"
 check "unit test reports the large layout built in under 2 s" \
     grep -q '^ok - built in .* s (< 2 s' "$tmp/unit.log"
-if [ ! -f "$img" ] || [ ! -f "$img.sha256" ] || [ ! -f "$scale" ]; then
-    not_ok "the unit test left $img, $img.sha256 and $scale"
+portable="$img.portable.raw"
+if [ ! -f "$img" ] || [ ! -f "$img.sha256" ] || [ ! -f "$scale" ] || [ ! -f "$portable" ]; then
+    not_ok "the unit test left $img, $img.sha256, $scale and $portable"
     exit 1
 fi
 
@@ -60,6 +61,25 @@ fsck_clean() { # image description
 }
 fsck_clean "$img" "the filled image"
 fsck_clean "$scale" "the 9 GiB + 1000-file layout"
+fsck_clean "$portable" "the image a 1.45.6-style mke2fs made (no assume_storage_prezeroed)"
+
+# ---- the portable mke2fs options: same identity, no lazy init left -----------------
+TZ=UTC dumpe2fs "$portable" >"$tmp/portable.txt" 2>/dev/null
+pfield() { sed -n "s/^$1:[[:space:]]*//p" "$tmp/portable.txt"; }
+check "portable image: the UUID given" \
+    [ "$(pfield 'Filesystem UUID')" = 12345678-9abc-8def-8011-223344556677 ]
+check "portable image: the hash seed given" \
+    [ "$(pfield 'Directory Hash Seed')" = fedcba98-7654-3210-0123-456789abcdef ]
+for f in 'Filesystem created' 'Last write time' 'Last checked'; do
+    check "portable image: $f at the given time" \
+        [ "$(TZ=UTC date -d "$(pfield "$f")" +%s)" = 1717171717 ]
+done
+groups=$(grep -c '^Group [0-9]' "$tmp/portable.txt")
+zeroed=$(grep '^Group [0-9]' "$tmp/portable.txt" | grep -c 'ITABLE_ZEROED')
+check "portable image: all $groups groups' inode tables marked zeroed ($zeroed)" \
+    [ "$groups" -ge 1 -a "$zeroed" -eq "$groups" ]
+check "portable image: no lifetime-writes counter" \
+    bash -c '! grep -q "^Lifetime writes" "$1"' _ "$tmp/portable.txt"
 
 # ---- superblock -------------------------------------------------------------------
 dumpe2fs -h "$img" >"$tmp/sb.txt" 2>/dev/null

@@ -16,6 +16,8 @@
 
 #include <openssl/evp.h>
 
+#include <ext2fs/ext2fs.h>
+
 #include "hf_ext4.h"
 #include "hf_sizing.h"
 #include "unit.h"
@@ -233,7 +235,7 @@ static void small_layout(const char *raw, const char *keep)
         f[N_NAMED + i] = (hf_sized_file){many[i], i * 7};
     }
     size_t n = sizeof f / sizeof *f;
-    hf_ext4_options opt = {TEST_LABEL, TEST_MTIME};
+    hf_ext4_options opt = {TEST_LABEL, TEST_MTIME, NULL, NULL, HF_MKE2FS_AUTO};
     hf_ext4_layout l;
     hf_error err = {0};
     hf_code rc = hf_ext4_build(raw, f, n, &opt, &l, &err);
@@ -296,7 +298,7 @@ static void small_layout(const char *raw, const char *keep)
 static void expect_failure(const char *raw, const hf_sized_file *f, size_t n, const char *label,
                            const char *what)
 {
-    hf_ext4_options opt = {label, TEST_MTIME};
+    hf_ext4_options opt = {label, TEST_MTIME, NULL, NULL, HF_MKE2FS_AUTO};
     hf_ext4_layout l;
     hf_error err = {0};
     hf_code rc = hf_ext4_build(raw, f, n, &opt, &l, &err);
@@ -341,7 +343,7 @@ static void scale_layout(const char *raw)
         snprintf(names[3 + i], sizeof names[3 + i], "dir%02zu/file-%04zu.json", i % 50, i);
         f[3 + i] = (hf_sized_file){names[3 + i], 100 + i * 37};
     }
-    hf_ext4_options opt = {"hfhub-scale", TEST_MTIME};
+    hf_ext4_options opt = {"hfhub-scale", TEST_MTIME, NULL, NULL, HF_MKE2FS_AUTO};
     hf_ext4_layout l;
     hf_error err = {0};
     double t0 = now_s();
@@ -373,6 +375,261 @@ static void scale_layout(const char *raw)
     free(f);
 }
 
+/* ---- mke2fs policy, identity, reproducibility ------------------------------ */
+
+static void policy(void)
+{
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.47.0 (5-Feb-2023)\n\tUsing EXT2FS Library version "
+                                 "1.47.0\n") == 14700,
+          "version of mke2fs 1.47.0");
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.45.6 (20-Mar-2020)\n") == 14506, "version 1.45.6");
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.46.5 (30-Dec-2021)") == 14605, "version 1.46.5");
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.42 (29-Nov-2011)") == 14200, "version 1.42");
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.47.1-rc1 (x)") == 14701, "version 1.47.1-rc1");
+    CHECK(hf_ext4_mke2fs_version("mke2fs 1.47-WIP (x)") == 14700, "version 1.47-WIP");
+    CHECK(hf_ext4_mke2fs_version("mke2fs version unknown") == 0 &&
+              hf_ext4_mke2fs_version("") == 0 && hf_ext4_mke2fs_version(NULL) == 0 &&
+              hf_ext4_mke2fs_version("mke2fs 1") == 0 &&
+              hf_ext4_mke2fs_version("mke2fs 1.4700.0") == 0,
+          "unrecognised version texts give 0");
+    CHECK(hf_ext4_mke2fs_mode_for(14700) == HF_MKE2FS_PREZEROED &&
+              hf_ext4_mke2fs_mode_for(14802) == HF_MKE2FS_PREZEROED,
+          "1.47.0 and later: assume_storage_prezeroed");
+    CHECK(hf_ext4_mke2fs_mode_for(14699) == HF_MKE2FS_PORTABLE &&
+              hf_ext4_mke2fs_mode_for(14506) == HF_MKE2FS_PORTABLE &&
+              hf_ext4_mke2fs_mode_for(0) == HF_MKE2FS_PORTABLE,
+          "1.46.x, 1.45.6 and an unknown version: the portable options");
+    const char *pz = hf_ext4_mke2fs_extended(HF_MKE2FS_PREZEROED);
+    const char *po = hf_ext4_mke2fs_extended(HF_MKE2FS_PORTABLE);
+    CHECK(strstr(pz, "assume_storage_prezeroed=1") && !strstr(po, "assume_storage_prezeroed"),
+          "only the 1.47 options name assume_storage_prezeroed (%s | %s)", pz, po);
+    CHECK(strstr(pz, "lazy_itable_init=1") && strstr(po, "lazy_itable_init=1") &&
+              strstr(pz, "nodiscard") && strstr(po, "nodiscard") &&
+              strstr(pz, "root_owner=0:0") && strstr(po, "root_owner=0:0"),
+          "both leave the inode tables unwritten, never discard, root owns /");
+}
+
+static void name_uuid(void)
+{
+    /* sha256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 96177a9c b410ff61 f20015ad */
+    uint8_t u[16], seed[16];
+    char text[37];
+    hf_ext4_name_uuid("abc", 3, u, seed, text);
+    CHECK_STR(text, "ba7816bf-8f01-8fea-8141-40de5dae2223",
+              "name UUID: sha256's first 16 bytes, version 8, variant 10");
+    static const uint8_t want_seed[16] = {0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                          0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    CHECK(!memcmp(seed, want_seed, 16) && u[6] == 0x8f && u[8] == 0x81,
+          "hash seed: sha256's last 16 bytes");
+}
+
+static int same_bytes(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    static char ba[1 << 16], bb[1 << 16];
+    while (same) {
+        size_t ra = fread(ba, 1, sizeof ba, fa), rb = fread(bb, 1, sizeof bb, fb);
+        if (ra != rb || memcmp(ba, bb, ra))
+            same = 0;
+        if (ra < sizeof ba)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+#define REPRO_MTIME 1717171717 /* 2024-05-31 */
+static const uint8_t repro_uuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x8d, 0xef,
+                                       0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+static const uint8_t repro_seed[16] = {0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+                                       0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+
+static int build_repro(const char *raw, hf_mke2fs_mode mode, hf_error *err)
+{
+    static char many[40][32];
+    hf_sized_file f[44] = {{"config.json", 700}, {"model.safetensors", 3u << 20},
+                           {"sub/dir/tokenizer.json", 9000}, {".hfhub/manifest.json", 2000}};
+    for (size_t i = 0; i < 40; i++) {
+        snprintf(many[i], sizeof many[i], "many/f%02zu", i);
+        f[4 + i] = (hf_sized_file){many[i], i * 100};
+    }
+    hf_ext4_options opt = {"hfhub-model", REPRO_MTIME, repro_uuid, repro_seed, mode};
+    hf_ext4_layout l;
+    hf_code rc = hf_ext4_build(raw, f, 44, &opt, &l, err);
+    hf_ext4_layout_free(&l);
+    return rc == HF_OK;
+}
+
+/* Superblock fields an identical build must reproduce, read with libext2fs. */
+static void check_super(const char *raw, const char *what)
+{
+    ext2_filsys fs = NULL;
+    if (ext2fs_open(raw, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs)) {
+        CHECK(0, "%s: libext2fs opens it", what);
+        return;
+    }
+    struct ext2_super_block *sb = fs->super;
+    int zeroed = 1;
+    for (dgrp_t g = 0; g < fs->group_desc_count; g++)
+        zeroed &= !!(ext2fs_bg_flags(fs, g) & EXT2_BG_INODE_ZEROED);
+    CHECK(!memcmp(sb->s_uuid, repro_uuid, 16) && !memcmp(sb->s_hash_seed, repro_seed, 16),
+          "%s: the UUID and hash seed given", what);
+    CHECK(sb->s_mkfs_time == REPRO_MTIME && sb->s_wtime == REPRO_MTIME &&
+              sb->s_lastcheck == REPRO_MTIME && sb->s_mtime == 0 && sb->s_kbytes_written == 0,
+          "%s: created/written/checked at the given time, no lifetime-writes counter", what);
+    CHECK(zeroed, "%s: every inode table is marked zeroed (no lazy init left)", what);
+    CHECK(!ext2fs_has_feature_journal(sb) && ext2fs_has_feature_metadata_csum(sb) &&
+              ext2fs_has_feature_flex_bg(sb) && !ext2fs_has_feature_resize_inode(sb) &&
+              !ext2fs_has_feature_orphan_file(sb) && sb->s_log_groups_per_flex == 4,
+          "%s: the pinned feature set (no journal, metadata_csum, flex_bg 16)", what);
+    ext2fs_close_free(&fs);
+}
+
+/* Writes an executable script. */
+static int script(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    fputs(text, f);
+    return fclose(f) == 0 && chmod(path, 0755) == 0;
+}
+
+static int count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* mke2fs stand-ins ahead in PATH: one that says it is 1.45.6 and refuses
+ * assume_storage_prezeroed exactly as 1.45/1.46 do, one that says 1.47
+ * but refuses it too (must be retried without), one too old. */
+static void fake_versions(const char *dir, const char *keep)
+{
+    char real[4096] = "";
+    const char *cands[] = {"/usr/sbin/mke2fs", "/sbin/mke2fs", "/usr/bin/mke2fs"};
+    for (size_t i = 0; i < 3 && !real[0]; i++)
+        if (access(cands[i], X_OK) == 0)
+            snprintf(real, sizeof real, "%s", cands[i]);
+    if (!real[0]) {
+        CHECK(0, "the real mke2fs is in /usr/sbin or /sbin");
+        return;
+    }
+    const char *saved = getenv("PATH");
+    char *old_path = strdup(saved ? saved : "/usr/bin:/bin");
+    const char *versions[] = {"1.45.6 (20-Mar-2020)", "1.47.0 (5-Feb-2023)", "1.43.4 (31-Jan-2017)"};
+    const char *names[] = {"v145", "liar", "old"};
+    char raws[2][4300];
+    for (int k = 0; k < 3; k++) {
+        char bin[4200], sh[4300], log[4300], text[9000];
+        snprintf(bin, sizeof bin, "%s/%s", dir, names[k]);
+        snprintf(sh, sizeof sh, "%s/mke2fs", bin);
+        snprintf(log, sizeof log, "%s/calls.log", bin);
+        mkdir(bin, 0755);
+        snprintf(text, sizeof text,
+                 "#!/bin/sh\n"
+                 "echo \"$*\" >>'%s'\n"
+                 "if [ \"$1\" = -V ]; then\n"
+                 "  printf 'mke2fs %s\\n\\tUsing EXT2FS Library version 0\\n' >&2; exit 0\n"
+                 "fi\n"
+                 "case \"$*\" in *assume_storage_prezeroed*)\n"
+                 "  printf '\\nBad option(s) specified: assume_storage_prezeroed\\n\\n"
+                 "Extended options are separated by commas, and may take an argument which\\n"
+                 "\\tis set off by an equals (\\047=\\047) sign.\\n' >&2; exit 1;;\n"
+                 "esac\n"
+                 "exec '%s' \"$@\"\n",
+                 log, versions[k], real);
+        CHECK(script(sh, text), "wrote the %s mke2fs stand-in", names[k]);
+        setenv("PATH", bin, 1);
+        char raw[4300];
+        snprintf(raw, sizeof raw, "%s/%s.raw", dir, names[k]);
+        hf_error err = {0};
+        int built = build_repro(raw, HF_MKE2FS_AUTO, &err);
+        setenv("PATH", old_path, 1);
+        int versions_asked = count_lines(log, "-V");
+        int prezeroed = count_lines(log, "assume_storage_prezeroed");
+        int formats = count_lines(log, "-q -F");
+        if (k == 0) {
+            CHECK(built, "a 1.45.6 mke2fs builds the image (%s)", err.msg);
+            CHECK(versions_asked == 1 && prezeroed == 0 && formats == 1,
+                  "1.45.6: version asked once, assume_storage_prezeroed never passed");
+            snprintf(raws[0], sizeof raws[0], "%s", raw);
+        } else if (k == 1) {
+            CHECK(built, "a mke2fs calling itself 1.47.0 but refusing the option builds it (%s)",
+                  err.msg);
+            CHECK(versions_asked == 1 && prezeroed == 1 && formats == 2,
+                  "it was retried once without assume_storage_prezeroed");
+            snprintf(raws[1], sizeof raws[1], "%s", raw);
+        } else {
+            CHECK(!built && strstr(err.msg, "needs e2fsprogs >= 1.44") &&
+                      strstr(err.msg, "1.43.4"),
+                  "mke2fs 1.43.4 is refused: %s", err.msg);
+            CHECK(access(raw, F_OK) != 0, "and leaves no file");
+        }
+        unlink(sh);
+        unlink(log);
+        rmdir(bin);
+    }
+    CHECK(same_bytes(raws[0], raws[1]), "both stand-ins make the same bytes");
+    check_super(raws[0], "1.45.6 stand-in");
+    if (keep) {
+        char p[4300];
+        snprintf(p, sizeof p, "%s.portable.raw", keep);
+        CHECK(rename(raws[0], p) == 0, "kept the 1.45.6 image for the e2e test");
+    } else {
+        unlink(raws[0]);
+    }
+    unlink(raws[1]);
+    free(old_path);
+}
+
+static void reproducible(const char *dir, const char *keep)
+{
+    char a[4200], b[4200], c[4200], d[4200];
+    snprintf(a, sizeof a, "%s/repro-a.raw", dir);
+    snprintf(b, sizeof b, "%s/repro-b.raw", dir);
+    snprintf(c, sizeof c, "%s/repro-c.raw", dir);
+    snprintf(d, sizeof d, "%s/repro-d.raw", dir);
+    hf_error err = {0};
+    int ok = build_repro(a, HF_MKE2FS_AUTO, &err);
+    CHECK(ok, "build with a fixed UUID, hash seed and time (%s)", err.msg);
+    sleep(1); /* a clock read anywhere would now differ */
+    /* and a clock set for e2fsprogs in the caller's environment is ignored */
+    setenv("E2FSPROGS_FAKE_TIME", "12345", 1);
+    setenv("SOURCE_DATE_EPOCH", "12345", 1);
+    ok = ok && build_repro(b, HF_MKE2FS_PREZEROED, &err);
+    unsetenv("E2FSPROGS_FAKE_TIME");
+    unsetenv("SOURCE_DATE_EPOCH");
+    ok = ok && build_repro(c, HF_MKE2FS_PORTABLE, &err);
+    sleep(1);
+    ok = ok && build_repro(d, HF_MKE2FS_PORTABLE, &err);
+    CHECK(ok, "the same build, forced to each mke2fs mode (%s)", err.msg);
+    CHECK(ok && same_bytes(a, b),
+          "two builds a second apart give the same bytes (the second with E2FSPROGS_FAKE_TIME "
+          "and SOURCE_DATE_EPOCH set)");
+    CHECK(ok && same_bytes(c, d), "two builds with the portable options give the same bytes");
+    CHECK(ok && same_bytes(a, c), "the portable and the 1.47 options give the same bytes");
+    if (ok) {
+        check_super(a, "1.47 options");
+        check_super(c, "portable options");
+    }
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    unlink(d);
+    fake_versions(dir, keep);
+}
+
 int main(void)
 {
     const char *keep = getenv("HFHUB_EXT4_KEEP");
@@ -392,6 +649,9 @@ int main(void)
     else
         snprintf(scale, sizeof scale, "%s/scale.raw", dir);
 
+    policy();
+    name_uuid();
+    reproducible(dir, keep && *keep ? keep : NULL);
     small_layout(raw, keep && *keep ? keep : NULL);
     failures(bad);
     scale_layout(scale);
