@@ -17,6 +17,7 @@
 
 #include "hf_client.h"
 #include "hf_import.h"
+#include "hf_rate.h"
 #include "hf_sizing.h"
 #include "hf_strlist.h"
 #include "one_driver_msg.h"
@@ -43,6 +44,17 @@ static void usage(FILE *f)
 "  --progress MODE         auto (a bar on a terminal, else a line every 5 s),\n"
 "                          bar, plain or none\n"
 "  --size-only             print the MB the import will occupy, download nothing\n"
+"  -l, --limit RATE        cap the download at RATE bytes per second over all\n"
+"                          connections together; curl's --limit-rate syntax:\n"
+"                          a whole number with an optional k, m or g (powers\n"
+"                          of 1024), e.g. 500k or 10M (default: no cap)\n"
+"  -m, --md5 H, -s, --sha1 H\n"
+"                          refused: the import is built from many files, so\n"
+"                          no single-file hash of it exists; every file is\n"
+"                          verified against the Hub's sha256 instead, and\n"
+"                          .hfhub/manifest.json lists them\n"
+"  -n, --nodecomp          accepted and ignored (nothing is decompressed)\n"
+"  -c, --max-size N        refused: an import is always complete\n"
 "  --help, --version\n"
 "\n"
 "A run that stops (network, disk full, kill) leaves DEST.hfhub-part and\n"
@@ -53,7 +65,8 @@ static void usage(FILE *f)
 "HTTPS_PROXY, HFHUB_WORK_DIR (work area for DEST -, default $TMPDIR or /var/tmp),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
 "default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
-"HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600).\n"
+"HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600),\n"
+"HFHUB_LIMIT_RATE (the default of --limit).\n"
 "Exit status: 0 DEST is complete and verified, 1 failure, 2 bad usage or input.\n");
 }
 
@@ -209,7 +222,13 @@ static int fail(int status, const char *msg)
 int main(int argc, char **argv)
 {
     enum { OPT_FORMAT = 256, OPT_CONNECTIONS, OPT_PROGRESS, OPT_SIZE_ONLY, OPT_HELP, OPT_VERSION };
+    /* -l, -m, -s, -n and -c are OpenNebula downloader.sh's own options */
     static const struct option opts[] = {{"format", required_argument, 0, OPT_FORMAT},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"md5", required_argument, 0, 'm'},
+                                         {"sha1", required_argument, 0, 's'},
+                                         {"nodecomp", no_argument, 0, 'n'},
+                                         {"max-size", required_argument, 0, 'c'},
                                          {"connections", required_argument, 0, OPT_CONNECTIONS},
                                          {"progress", required_argument, 0, OPT_PROGRESS},
                                          {"size-only", no_argument, 0, OPT_SIZE_ONLY},
@@ -220,11 +239,31 @@ int main(int argc, char **argv)
     long connections = 16;
     bool size_only = false;
     const char *progress = "auto";
+    const char *limit = NULL;
     char msg[1400];
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:m:s:nc:", opts, NULL)) != -1) {
         switch (c) {
+        case 'l':
+            limit = optarg;
+            break;
+        case 'm':
+        case 's':
+            snprintf(msg, sizeof msg,
+                     "--%s is not supported for hf:// imports: the image is built from the "
+                     "repository's files, not copied, so no single-file %s of the download "
+                     "exists to compare. Every file is verified against the Hub's sha256 "
+                     "instead (all are listed in .hfhub/manifest.json); remove %s from the "
+                     "image template",
+                     c == 'm' ? "md5" : "sha1", c == 'm' ? "MD5" : "SHA1", c == 'm' ? "MD5" : "SHA1");
+            return fail(2, msg);
+        case 'n':
+            break; /* nothing is decompressed: the files are stored as the Hub has them */
+        case 'c':
+            return fail(2, "--max-size is not supported for hf:// imports: an import is always "
+                           "the whole selection of files, verified; choose files with "
+                           "?include= or ?exclude= in the address instead");
         case OPT_FORMAT:
             if (!strcmp(optarg, "qcow2"))
                 format = HF_FORMAT_QCOW2;
@@ -257,6 +296,19 @@ int main(int argc, char **argv)
                      argv[optind - 1]);
             return fail(2, msg);
         }
+    }
+    uint64_t max_rate = 0;
+    const char *limit_from = "--limit";
+    if (!limit) {
+        limit_from = "HFHUB_LIMIT_RATE";
+        limit = getenv(limit_from);
+        if (limit && !*limit)
+            limit = NULL; /* set but empty: no cap */
+    }
+    hf_error rate_err;
+    if (limit && hf_rate_parse(limit, &max_rate, &rate_err)) {
+        snprintf(msg, sizeof msg, "%s: %s", limit_from, rate_err.msg);
+        return fail(2, msg);
     }
     int want_args = size_only ? 1 : 2;
     if (argc - optind != want_args) {
@@ -345,6 +397,7 @@ int main(int argc, char **argv)
                             .work_prefix = work_prefix,
                             .stall_timeout = (double)stall,
                             .retry_base_ms = client.retry_base_ms,
+                            .max_rate = max_rate,
                             .progress = on_progress,
                             .progress_user = &ps};
     hf_import_result res;
