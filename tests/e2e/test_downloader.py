@@ -176,6 +176,21 @@ def main():
              "--limit %s: %d bytes over %s connections took %.1f s (the cap allows %.1f s at the least): the "
              "cap holds for all connections together" % (limit, mix_bytes, conns and conns.group(1), r.elapsed,
                                                           least), r.diag())
+    # faults while capped: a paused connection that was dropped, and a server that stalls, are
+    # still noticed and replaced
+    for fault, what in [({"route": "cdn", "kind": "drop", "count": 3, "after_bytes": 100000}, "dropped connections"),
+                        ({"route": "cdn", "kind": "stall", "count": 1, "stall_s": 30, "after_bytes": 10000},
+                         "a stalled connection")]:
+        emu.faults(fault)
+        emu.reset()
+        name = "limited-fault-%d" % time.monotonic_ns()
+        r = run("hfhub_downloader", ["hf://%s?format=dir" % mix, dest(name), "--limit", "1M", "--progress", "none"],
+                env, timeout=120)
+        got = tree_digests(dest(name)) if r.rc == 0 else {}
+        got.pop(".hfhub/manifest.json", None)
+        fired = any(q.get("fault") for q in emu.stats()["requests"])
+        t.ok(r.rc == 0 and got == want_mix and fired, "--limit 1M with %s: recovers, verified" % what, r.diag())
+        emu.faults()
     small = "ONEnextgen/whisper-tiny-emu"
     want_small = expected(by_id[small])
     small_bytes = sum(size for size, _ in want_small.values())
