@@ -7,7 +7,16 @@
  * to transfers: first the head of every file nobody works on, then ranges
  * further into files, then halves of running transfers (tail splitting).
  * Every byte is fetched once; a failed transfer gives back exactly the bytes
- * it did not deliver. */
+ * it did not deliver.
+ *
+ * The rate cap (max_rate) is one token bucket for all connections. A
+ * transfer receives file bytes against its own credit, which it draws from
+ * the bucket a quantum at a time. When the bucket is empty, or others are
+ * already waiting, the write callback pauses the transfer
+ * (CURL_WRITEFUNC_PAUSE: libcurl keeps the bytes and stops reading that
+ * socket, so TCP slows the sender) and it joins a queue; the main loop
+ * refills the bucket and resumes the queue in order, one quantum each, so
+ * every connection gets its turn and the sum stays at the cap. */
 #define _GNU_SOURCE /* qsort_r */
 #include "hf_fetch.h"
 
@@ -84,6 +93,8 @@ typedef struct {
     double retry_after, rl_reset;
     long rl_remaining;
     int redirects;
+    bool paused;          /* waiting in the rate queue */
+    double credit;        /* bytes it may receive under the rate cap */
 } xfer;
 
 typedef struct fetch {
@@ -117,6 +128,13 @@ typedef struct fetch {
     bool failed;
     hf_error err;
     unsigned char *readbuf;
+    /* the rate cap: a token bucket shared by all transfers */
+    double tokens;          /* bytes that may be received now (negative: owed) */
+    double tokens_at;       /* when the bucket was last refilled */
+    double bucket;          /* most tokens it holds */
+    double quantum;         /* credit handed out at a time */
+    xfer **queue;           /* paused transfers waiting for credit, oldest first */
+    int n_queue;
 } fetch;
 
 static void fail(fetch *c, const hf_error *e)
@@ -512,6 +530,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     if (c->failed)
         return 0;
     uint64_t room = x->stop_at - x->pos;
+    if (room && c->opt->max_rate) {
+        if (x->credit < (double)n && !c->n_queue && c->tokens > 0) {
+            /* nobody is waiting: draw straight from the bucket */
+            x->credit += c->quantum;
+            c->tokens -= c->quantum;
+        }
+        if (x->credit < (double)n) {
+            /* libcurl keeps these bytes and hands them over again when the
+             * main loop resumes this transfer */
+            if (!x->paused) {
+                x->paused = true;
+                c->queue[c->n_queue++] = x;
+            }
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        x->credit -= (double)n;
+    }
     size_t take = n <= room ? n : (size_t)room;
     if (take) {
         file_state *fs = x->fs;
@@ -579,7 +614,12 @@ static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->opt->user_agent ? c->opt->user_agent : "hfhub");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_RANGE, range);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Under a rate cap transfers are paused and resumed all the time, and
+     * pausing an HTTP/2 stream has stalled transfers in several libcurl
+     * releases (curl issues 9180, 10988, 16960, 19334); with one transfer per
+     * connection, HTTP/1.1 costs nothing. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, c->opt->max_rate ? (long)CURL_HTTP_VERSION_1_1
+                                                               : (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -606,6 +646,14 @@ static void free_xfer(fetch *c, xfer *x)
             c->active[i] = c->active[--c->n_active];
             break;
         }
+    for (int i = 0; x->paused && i < c->n_queue; i++)
+        if (c->queue[i] == x) {
+            memmove(&c->queue[i], &c->queue[i + 1], (size_t)(c->n_queue - i - 1) * sizeof *c->queue);
+            c->n_queue--;
+            break;
+        }
+    if (x->credit > 0)
+        c->tokens += x->credit; /* unused credit goes back to the others */
     curl_multi_remove_handle(c->multi, x->easy);
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->hdrs);
@@ -997,7 +1045,10 @@ static void adapt(fetch *c, double now, bool work_left)
         c->hold_windows--;
         return;
     }
-    bool saturated = c->n_active >= c->target && work_left;
+    /* Under a rate cap that the download already reaches, more connections
+     * cannot make it faster: they would only share the same bytes. */
+    bool capped = c->opt->max_rate && rate >= 0.85 * (double)c->opt->max_rate;
+    bool saturated = c->n_active >= c->target && work_left && !capped;
     if (saturated && c->target < c->opt->max_connections) {
         c->good_target = c->target;
         int step = c->target / 2 > 1 ? c->target / 2 : 1;
@@ -1005,6 +1056,36 @@ static void adapt(fetch *c, double now, bool work_left)
                                                                : c->target + step;
         c->probe_windows = 2;
     }
+}
+
+/* The rate cap: refills the bucket and resumes the waiting transfers,
+ * oldest first, a quantum of credit each, while there are tokens. Returns
+ * how long the main loop may sleep (ms) before the next one is due. */
+static long pace(fetch *c, double now)
+{
+    if (!c->opt->max_rate)
+        return 100;
+    double rate = (double)c->opt->max_rate;
+    c->tokens += (now - c->tokens_at) * rate;
+    c->tokens_at = now;
+    if (c->tokens > c->bucket)
+        c->tokens = c->bucket;
+    while (c->n_queue && c->tokens > 0) {
+        xfer *x = c->queue[0];
+        memmove(&c->queue[0], &c->queue[1], (size_t)(c->n_queue - 1) * sizeof *c->queue);
+        c->n_queue--;
+        x->paused = false;
+        x->credit += c->quantum;
+        c->tokens -= c->quantum;
+        x->last_byte = now; /* it waited for us, not for the server */
+        /* libcurl may hand the kept bytes to on_body right here, or at the
+         * next curl_multi_perform; either way they are paid for */
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    }
+    if (!c->n_queue || c->tokens > 0)
+        return 100;
+    long ms = (long)(-c->tokens / rate * 1000.0) + 1;
+    return ms < 100 ? ms : 100;
 }
 
 /* The server asked us to slow down, or a connection stalled. */
@@ -1032,6 +1113,15 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     SET_DEFAULT(stall_timeout, 20.0);
     SET_DEFAULT(max_failures, 8);
     SET_DEFAULT(retry_base_ms, 1000);
+    if (o.max_rate) {
+        /* under a cap, a connection gets at least 64 KiB/s: more of them
+         * would only take turns */
+        uint64_t most = o.max_rate / (64 << 10);
+        if (most < 1)
+            most = 1;
+        if ((uint64_t)o.max_connections > most)
+            o.max_connections = (int)most;
+    }
     if (o.initial_connections > o.max_connections)
         o.initial_connections = o.max_connections;
     memset(stats, 0, sizeof *stats);
@@ -1040,10 +1130,11 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     c.files = calloc(n ? n : 1, sizeof *c.files);
     c.order = calloc(n ? n : 1, sizeof *c.order);
     c.active = calloc((size_t)o.max_connections + 1, sizeof *c.active);
+    c.queue = calloc((size_t)o.max_connections + 1, sizeof *c.queue);
     c.readbuf = malloc(READBACK);
     c.multi = curl_multi_init();
     hf_code rc = HF_OK;
-    if (!c.files || !c.order || !c.active || !c.readbuf || !c.multi) {
+    if (!c.files || !c.order || !c.active || !c.queue || !c.readbuf || !c.multi) {
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1083,9 +1174,25 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     }
     c.target = c.good_target = o.initial_connections;
     c.win_start = c.started = hf_http_now();
+    if (o.max_rate) {
+        /* A quantum is 1/50 s of the rate, at least what libcurl hands
+         * the write callback at once (CURL_MAX_WRITE_SIZE) and at most
+         * 256 KiB. Credit is handed out only while the bucket is not in
+         * debt, and the bucket starts one quantum in debt: so the bytes
+         * received by any time t never exceed t times the rate. An idle
+         * bucket saves at most 1/20 s of the rate. */
+        double r = (double)o.max_rate;
+        c.quantum = r / 50 > 262144 ? 262144 : r / 50;
+        if (c.quantum < CURL_MAX_WRITE_SIZE)
+            c.quantum = CURL_MAX_WRITE_SIZE;
+        c.bucket = r / 20 > c.quantum ? r / 20 : c.quantum;
+        c.tokens = -c.quantum;
+        c.tokens_at = c.started;
+    }
 
     while (!c.failed && c.files_done < n) {
         double now = hf_http_now();
+        pace(&c, now);
         while (!c.failed && c.n_active < c.target && now >= c.pause_until && start_next(&c, now))
             ;
         int running;
@@ -1102,7 +1209,9 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         now = hf_http_now();
         for (int i = 0; i < c.n_active; i++) {
             xfer *x = c.active[i];
-            if (now - x->last_byte > o.stall_timeout) {
+            if (x->paused)
+                x->last_byte = now; /* waiting for the rate cap, not for the server */
+            else if (now - x->last_byte > o.stall_timeout) {
                 /* no byte for too long: replace the connection */
                 stats->stalls++;
                 throttle(&c);
@@ -1128,7 +1237,9 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
                 break;
             }
         }
-        curl_multi_poll(c.multi, NULL, 0, 100, NULL);
+        /* sleep until a socket is ready, or until the rate cap lets the
+         * next waiting transfer go on */
+        curl_multi_poll(c.multi, NULL, 0, (int)pace(&c, hf_http_now()), NULL);
     }
     report(&c, hf_http_now(), true);
     if (c.failed) {
@@ -1158,6 +1269,7 @@ out:
     free(c.files);
     free(c.order);
     free(c.active);
+    free(c.queue);
     free(c.readbuf);
     return rc;
 }

@@ -15,7 +15,8 @@
  *   a download is split across idle connections (no slow last percent);
  * - memory is bounded: data that arrives ahead of a file's hash position is
  *   kept in RAM up to a budget, beyond which it is read back from the sink
- *   when the hash reaches it (the count of such bytes is reported). */
+ *   when the hash reaches it (the count of such bytes is reported);
+ * - an optional cap on the aggregate rate of all connections together. */
 #ifndef HF_FETCH_H
 #define HF_FETCH_H
 
@@ -71,6 +72,7 @@ typedef struct {
     double stall_timeout;        /* seconds without a byte, default 20 */
     int max_failures;            /* consecutive failures of one file, default 8 */
     long retry_base_ms;          /* default 1000 */
+    uint64_t max_rate;           /* bytes/s over all connections together; 0: no cap */
     const char *journal_path;    /* NULL: no resume */
     const char *journal_key;     /* a journal with another key is started afresh */
     hf_fetch_progress_fn progress;

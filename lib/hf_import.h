@@ -54,6 +54,7 @@ typedef struct {
     bool keep_in_work;
     double stall_timeout;       /* 0: the engine's default */
     long retry_base_ms;         /* 0: the engine's default */
+    uint64_t max_rate;          /* bytes/s over all connections together; 0: no cap */
     hf_fetch_progress_fn progress;
     void *progress_user;
 } hf_import_options;

@@ -17,6 +17,7 @@
 
 #include "hf_client.h"
 #include "hf_import.h"
+#include "hf_rate.h"
 #include "hf_sizing.h"
 #include "hf_status.h"
 #include "hf_strlist.h"
@@ -48,6 +49,17 @@ static void usage(FILE *f)
 "  --progress MODE         auto (a bar on a terminal, else a line every 5 s),\n"
 "                          bar, plain or none\n"
 "  --size-only             print the MB the import will occupy, download nothing\n"
+"  -l, --limit RATE        cap the download at RATE bytes per second over all\n"
+"                          connections together; curl's --limit-rate syntax:\n"
+"                          a whole number with an optional k, m or g (powers\n"
+"                          of 1024), e.g. 500k or 10M (default: no cap)\n"
+"  -m, --md5 H, -s, --sha1 H\n"
+"                          refused: the import is built from many files, so\n"
+"                          no single-file hash of it exists; every file is\n"
+"                          verified against the Hub's sha256 instead, and\n"
+"                          .hfhub/manifest.json lists them\n"
+"  -n, --nodecomp          accepted and ignored (nothing is decompressed)\n"
+"  -c, --max-size N        refused: an import is always complete\n"
 "  --status [DIR...]       list imports in progress (bytes, rate, ETA) from the\n"
 "                          status files in this user's work directory and in\n"
 "                          each DIR and DIR/.hfhub-work (a datastore's BASE_PATH)\n"
@@ -64,7 +76,8 @@ static void usage(FILE *f)
 "hfhub-<uid> directory; default $TMPDIR, else /var/tmp),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
 "default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
-"HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600).\n"
+"HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600),\n"
+"HFHUB_LIMIT_RATE (the default of --limit).\n"
 "Exit status: 0 DEST is complete and verified, 1 failure, 2 bad usage or input.\n");
 }
 
@@ -289,7 +302,13 @@ int main(int argc, char **argv)
 {
     enum { OPT_FORMAT = 256, OPT_CONNECTIONS, OPT_PROGRESS, OPT_SIZE_ONLY, OPT_REMOVE_IMAGE,
            OPT_STATUS, OPT_HELP, OPT_VERSION };
+    /* -l, -m, -s, -n and -c are OpenNebula downloader.sh's own options */
     static const struct option opts[] = {{"format", required_argument, 0, OPT_FORMAT},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"md5", required_argument, 0, 'm'},
+                                         {"sha1", required_argument, 0, 's'},
+                                         {"nodecomp", no_argument, 0, 'n'},
+                                         {"max-size", required_argument, 0, 'c'},
                                          {"connections", required_argument, 0, OPT_CONNECTIONS},
                                          {"progress", required_argument, 0, OPT_PROGRESS},
                                          {"size-only", no_argument, 0, OPT_SIZE_ONLY},
@@ -302,11 +321,31 @@ int main(int argc, char **argv)
     long connections = 16;
     bool size_only = false, remove_image = false, show_status = false;
     const char *progress = "auto";
+    const char *limit = NULL;
     char msg[1400];
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:m:s:nc:", opts, NULL)) != -1) {
         switch (c) {
+        case 'l':
+            limit = optarg;
+            break;
+        case 'm':
+        case 's':
+            snprintf(msg, sizeof msg,
+                     "--%s is not supported for hf:// imports: the image is built from the "
+                     "repository's files, not copied, so no single-file %s of the download "
+                     "exists to compare. Every file is verified against the Hub's sha256 "
+                     "instead (all are listed in .hfhub/manifest.json); remove %s from the "
+                     "image template",
+                     c == 'm' ? "md5" : "sha1", c == 'm' ? "MD5" : "SHA1", c == 'm' ? "MD5" : "SHA1");
+            return fail(2, msg);
+        case 'n':
+            break; /* nothing is decompressed: the files are stored as the Hub has them */
+        case 'c':
+            return fail(2, "--max-size is not supported for hf:// imports: an import is always "
+                           "the whole selection of files, verified; choose files with "
+                           "?include= or ?exclude= in the address instead");
         case OPT_FORMAT:
             if (!strcmp(optarg, "qcow2"))
                 format = HF_FORMAT_QCOW2;
@@ -354,6 +393,19 @@ int main(int argc, char **argv)
             return 2;
         }
         return remove_directory_image(getenv("DRV_ACTION"));
+    }
+    uint64_t max_rate = 0;
+    const char *limit_from = "--limit";
+    if (!limit) {
+        limit_from = "HFHUB_LIMIT_RATE";
+        limit = getenv(limit_from);
+        if (limit && !*limit)
+            limit = NULL; /* set but empty: no cap */
+    }
+    hf_error rate_err;
+    if (limit && hf_rate_parse(limit, &max_rate, &rate_err)) {
+        snprintf(msg, sizeof msg, "%s: %s", limit_from, rate_err.msg);
+        return fail(2, msg);
     }
     int want_args = size_only ? 1 : 2;
     if (argc - optind != want_args) {
@@ -454,6 +506,7 @@ int main(int argc, char **argv)
                             .keep_in_work = to_stdout,
                             .stall_timeout = (double)stall,
                             .retry_base_ms = client.retry_base_ms,
+                            .max_rate = max_rate,
                             .progress = on_progress,
                             .progress_user = &ps};
     hf_import_result res;

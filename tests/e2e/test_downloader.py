@@ -2,10 +2,13 @@
 """hfhub_downloader end to end against the Hub emulator: directory and qcow2
 imports checked file by file against the fixtures (qemu-img check, e2fsck,
 debugfs), revisions, include/exclude, datasets, stdout, --size-only, gated
-and missing repositories, every fault the emulator can inject, and kill -9
-followed by a rerun that continues."""
+and missing repositories, every fault the emulator can inject, kill -9
+followed by a rerun that continues, and the options OpenNebula's downloader.sh
+passes (--limit, a cap over all connections; --md5/--sha1/--max-size refused;
+--nodecomp accepted)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -231,6 +234,85 @@ def main():
         r = run("hfhub_downloader", args + [dest("never")], env)
         t.ok(r.rc != 0 and r.out == "" and pat in r.err and not os.path.exists(dest("never"))
              and r.sanitizer_clean(), "%s: clear error, nothing written" % what, r.diag())
+
+    # -- the options OpenNebula's datastore drivers pass (downloader.sh) -----------------------
+    # --limit RATE caps all connections together, in curl's --limit-rate syntax. The emulator's CDN
+    # is uncapped, so the time comes from our cap alone; several connections share it.
+    emu.config(cdn_rate_total=0, cdn_rate_per_conn=0)
+    mix = "mistral-emu/Mixtral-8x7B-Instruct-emu"
+    want_mix = expected(by_id[mix])
+    mix_bytes = sum(size for size, _ in want_mix.values())
+    for limit, rate, fmt in [("256k", 256 * 1024, "dir"), ("400K", 400 * 1024, "qcow2")]:
+        name = "limited-" + fmt
+        r = run("hfhub_downloader", ["hf://%s?format=%s" % (mix, fmt), dest(name), "--limit", limit,
+                                     "--progress", "plain"], env)
+        if fmt == "dir":
+            got = tree_digests(dest(name)) if r.rc == 0 else {}
+            ok = True
+        else:
+            ok, got, _, _ = image_contents(t, dest(name)) if r.rc == 0 else (False, {}, 0, "")
+        got.pop(".hfhub/manifest.json", None)
+        conns = re.search(r"up to (\d+) connections", r.err)
+        least = mix_bytes / rate
+        t.ok(r.rc == 0 and ok and got == want_mix, "--limit %s (%s): complete and byte-identical" % (limit, fmt),
+             r.diag())
+        t.ok(least <= r.elapsed <= least * 1.3 + 3 and conns and int(conns.group(1)) >= 2,
+             "--limit %s: %d bytes over %s connections took %.1f s (the cap allows %.1f s at the least): the "
+             "cap holds for all connections together" % (limit, mix_bytes, conns and conns.group(1), r.elapsed,
+                                                          least), r.diag())
+    # faults while capped: a paused connection that was dropped, and a server that stalls, are
+    # still noticed and replaced
+    for fault, what in [({"route": "cdn", "kind": "drop", "count": 3, "after_bytes": 100000}, "dropped connections"),
+                        ({"route": "cdn", "kind": "stall", "count": 1, "stall_s": 30, "after_bytes": 10000},
+                         "a stalled connection")]:
+        emu.faults(fault)
+        emu.reset()
+        name = "limited-fault-%d" % time.monotonic_ns()
+        r = run("hfhub_downloader", ["hf://%s?format=dir" % mix, dest(name), "--limit", "1M", "--progress", "none"],
+                env, timeout=120)
+        got = tree_digests(dest(name)) if r.rc == 0 else {}
+        got.pop(".hfhub/manifest.json", None)
+        fired = any(q.get("fault") for q in emu.stats()["requests"])
+        t.ok(r.rc == 0 and got == want_mix and fired, "--limit 1M with %s: recovers, verified" % what, r.diag())
+        emu.faults()
+    small = "ONEnextgen/whisper-tiny-emu"
+    want_small = expected(by_id[small])
+    small_bytes = sum(size for size, _ in want_small.values())
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % small, dest("env-limited"), "--progress", "none"],
+            dict(env, HFHUB_LIMIT_RATE="100k"))
+    got = tree_digests(dest("env-limited")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    t.ok(r.rc == 0 and got == want_small and r.elapsed >= small_bytes / (100 * 1024),
+         "HFHUB_LIMIT_RATE=100k caps an import too (%.1f s for %d bytes)" % (r.elapsed, small_bytes), r.diag())
+    r = run("hfhub_downloader", ["hf://%s?format=dir" % small, dest("cli-limited"), "--progress", "none",
+                                 "-l", "64M", "--nodecomp"], dict(env, HFHUB_LIMIT_RATE="bogus"))
+    got = tree_digests(dest("cli-limited")) if r.rc == 0 else {}
+    got.pop(".hfhub/manifest.json", None)
+    t.ok(r.rc == 0 and got == want_small, "-l (--limit) wins over HFHUB_LIMIT_RATE; --nodecomp is accepted",
+         r.diag())
+    emu.reset()
+    for args, e, pat in [(["--limit", "abc"], {}, "--limit: 'abc' is not a rate.*500k"),
+                         (["--limit", "0"], {}, "--limit: the rate '0' is zero"),
+                         (["--limit", "-5"], {}, "'-5' is not a rate"),
+                         (["--limit", "1.5M"], {}, "'1.5M' is not a rate"),
+                         (["--limit", ""], {}, "'' is not a rate"),
+                         (["--limit", "99999999999G"], {}, "'99999999999G' is too large"),
+                         ([], {"HFHUB_LIMIT_RATE": "fast"}, "HFHUB_LIMIT_RATE: 'fast' is not a rate"),
+                         (["--md5", "0123456789abcdef0123456789abcdef"], {},
+                          "--md5 is not supported.*no single-file MD5.*sha256.*manifest.json"),
+                         (["-s", "da39a3ee5e6b4b0d3255bfef95601890afd80709"], {},
+                          "--sha1 is not supported.*no single-file SHA1.*sha256.*manifest.json"),
+                         (["--nodecomp", "--limit", "1M", "--sha1", "x"], {}, "--sha1 is not supported"),
+                         (["-c", "1000"], {}, "--max-size is not supported.*whole selection"),
+                         (["--max-size", "1000"], {}, "--max-size is not supported")]:
+        r = run("hfhub_downloader", args + ["hf://" + QWEN, dest("never")], dict(env, **e))
+        t.ok(r.clean_failure(2, pat) and not os.path.exists(dest("never")),
+             "%s%s: exit 2 with a message that says why, nothing written" % (" ".join(args), e or ""), r.diag())
+    t.ok(not emu.stats()["requests"], "refused options: the Hub was not even asked")
+    r = run("hfhub_downloader", ["--help"], env)
+    t.ok(r.rc == 0 and all(o in r.out for o in ("--limit RATE", "--md5", "--sha1", "--nodecomp", "--max-size",
+                                                 "HFHUB_LIMIT_RATE")),
+         "--help lists --limit, --md5, --sha1, --nodecomp, --max-size and HFHUB_LIMIT_RATE")
 
     gated = [m for m in fx["models"] if m["gated"] and not m["private"]]
     g = gated[0]["id"]
