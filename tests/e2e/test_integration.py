@@ -100,7 +100,7 @@ def main():
              "installed monitor (%s message): every app, each parsed by the strict template parser"
              % ("CDATA" if cdata else "escaped"), p.stderr[-500:])
         fields_ok = all(a["SOURCE"] == "hf://%s@%s" % (a["MODEL_ID"], by_id[a["MODEL_ID"]]["sha"])
-                        and a["SIZE"].isdigit() and a["NAME"] == a["MODEL_ID"].replace("/", "--")
+                        and a["SIZE"].isdigit() and a["NAME"] == a["MODEL_ID"].replace("/", "--") + "@100"
                         and a["APPTEMPLATE"]["TYPE"] == "DATABLOCK" and a["TYPE"] == "IMAGE"
                         and a["FORMAT"] == "qcow2" for a in apps)
         t.ok(apps and fields_ok, "fields oned needs: NAME, SOURCE pinned to the commit, SIZE, TYPE, FORMAT, "
