@@ -19,10 +19,13 @@
 /* oned's market MAD passes the driver message, which lists the ID of every
  * app of the marketplace, as one command-line argument of the monitor
  * (one_market.rb, do_action). Linux limits one argument to 128 KiB
- * (MAX_ARG_STRLEN), which the base64 message passes at about 6000 apps;
+ * (MAX_ARG_STRLEN), which the base64 message passes at 6000 to 7000 apps;
  * then every monitor fails with "Argument list too long" and the apps
- * freeze. A marketplace's HFHUB_LIMIT is capped well below that. */
-#define ONE_MARKET_MAX_APPS 5000
+ * freeze. When the sources or the NAMEs change, the old apps stay in that
+ * list beside the new ones until oned drops them (four missing cycles), so
+ * a marketplace holds at most twice its limit for a while: the cap is half
+ * of what fits. */
+#define ONE_MARKET_MAX_APPS 3000
 
 typedef struct {
     const char *endpoint;   /* for LINK / HF_URL */

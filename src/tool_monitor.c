@@ -144,8 +144,9 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg,
                  "HFHUB_LIMIT is %ld, but a marketplace can hold at most %d apps: oned passes "
                  "the ID of every app on the monitor's command line, and past about 6000 apps "
-                 "that fails with \"Argument list too long\" and the apps stop being updated. "
-                 "Lower HFHUB_LIMIT, or split the sources over several marketplaces",
+                 "(old and new ones together, while the sources change) that fails with "
+                 "\"Argument list too long\" and the apps stop being updated. Lower "
+                 "HFHUB_LIMIT, or split the sources over several marketplaces",
                  limit, ONE_MARKET_MAX_APPS);
         status = fail(2, msg);
         goto out;

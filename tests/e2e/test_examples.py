@@ -41,7 +41,7 @@ def main():
         t.ok(isinstance(name, str) and oned_name_ok(name), "%s: NAME %r is valid for oned" % (base, name))
         t.ok(tmpl.get("MARKET_MAD") == "hfhub", "%s: MARKET_MAD is hfhub" % base)
         limit = tmpl.get("HFHUB_LIMIT", "50")
-        t.ok(limit.isdigit() and 1 <= int(limit) <= 5000, "%s: HFHUB_LIMIT %s within 1..5000" % (base, limit))
+        t.ok(limit.isdigit() and 1 <= int(limit) <= 3000, "%s: HFHUB_LIMIT %s within 1..3000" % (base, limit))
         orgs = [o.strip() for o in tmpl.get("HFHUB_ORG", "").split(",") if o.strip()]
         colls = [c.strip() for c in tmpl.get("HFHUB_COLLECTION", "").split(",") if c.strip()]
         t.ok((orgs or colls) and all(HUB_NAME.match(o) and "--" not in o and ".." not in o for o in orgs)

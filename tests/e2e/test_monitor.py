@@ -5,6 +5,7 @@ oned writes it (escaped values) and as older releases did (CDATA); and what
 oned's app pool makes of the answers of two marketplaces whose sources
 overlap (tests/tools/one_market_pool.py stands in for oned)."""
 import base64
+import errno
 import os
 import sys
 import time
@@ -157,17 +158,32 @@ def main():
          "apps of the same models stay", kept)
 
     # -- the size of a marketplace ---------------------------------------------------------------
-    r = run("hfhub_monitor", [driver_message({"HFHUB_LIMIT": "5001"}), "100"], clean_env(emu))
-    t.ok(r.clean_failure(2, "HFHUB_LIMIT.*5000.*command line.*Argument list too long"),
-         "HFHUB_LIMIT above 5000: exit 2, saying that oned's command line would be too long", r.diag())
-    r = run("hfhub_monitor", [driver_message({"HFHUB_LIMIT": "5000", "HFHUB_ORG": "acme-ai"}), "100"],
+    r = run("hfhub_monitor", [driver_message({"HFHUB_LIMIT": "3001"}), "100"], clean_env(emu))
+    t.ok(r.clean_failure(2, "HFHUB_LIMIT.*3000.*command line.*Argument list too long"),
+         "HFHUB_LIMIT above 3000: exit 2, saying that oned's command line would be too long", r.diag())
+    r = run("hfhub_monitor", [driver_message({"HFHUB_LIMIT": "3000", "HFHUB_ORG": "acme-ai"}), "100"],
             clean_env(emu))
-    t.ok(r.rc == 0 and len(decode_apps(r.out)) > 0, "HFHUB_LIMIT=5000 is accepted", r.diag())
+    t.ok(r.rc == 0 and len(decode_apps(r.out)) > 0, "HFHUB_LIMIT=3000 is accepted", r.diag())
+    # What oned would pass with 2 x 3000 app IDs of 6 digits (old and new apps while the sources
+    # change), and with 7000: the first fits in one argument (MAX_ARG_STRLEN, 128 KiB with its
+    # NUL), the second does not. The monitor is run with each message itself.
+    for n, fits in ((6000, True), (7000, False)):
+        ids = "".join("<ID>%d</ID>" % (100000 + i) for i in range(n))
+        msg = base64.b64decode(driver_message({"HFHUB_LIMIT": "3000", "HFHUB_ORG": "acme-ai"})).decode()
+        msg = base64.b64encode(msg.replace("<ID>12</ID><ID>13</ID>", ids).encode()).decode()
+        try:
+            r = run("hfhub_monitor", [msg, "100"], clean_env(emu))
+            outcome = "ran" if r.rc == 0 else "failed: " + r.err[-300:]
+        except OSError as e:
+            outcome = "E2BIG" if e.errno == errno.E2BIG else str(e)
+        t.ok(outcome == ("ran" if fits else "E2BIG"),
+             "a driver message with %d app IDs %s" % (n, "fits on the monitor's command line" if fits
+                                                       else "fails with \"Argument list too long\""), outcome)
 
     # -- empty and missing sources -----------------------------------------------------------
     emu.reset()
     r = run("hfhub_monitor", [driver_message({"HFHUB_ORG": "ONEnextgen,acme-ai"}), "100"], clean_env(emu))
-    t.ok(r.rc == 0 and "overview" not in emu.stats()["by_route"],
+    t.ok(r.rc == 0 and emu.stats()["by_route"].get("overview", 0) == 0,
          "a cycle whose listings are not empty asks nothing more", emu.stats()["by_route"])
     r = run("hfhub_monitor", [driver_message({"HFHUB_ORG": "ONEnextgen,ONEnextegn"}), "100"], clean_env(emu))
     t.ok(r.clean_failure(1, "organisation ONEnextegn: no organisation or user of that name.*HFHUB_ORG"),
