@@ -96,7 +96,8 @@ bench: all
 
 # ---- install ------------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local] [ONE_LOCATION=...]
-# The market driver and the datastore helper go into OpenNebula's remotes
+# The market driver (monitor, and import/delete, which refuse: the market is
+# read-only) and the datastore helper go into OpenNebula's remotes
 # ($ONE_LOCATION/var/remotes for a self-contained install, else
 # /var/lib/one/remotes); the programs, hfhub-setup, examples and docs under
 # PREFIX. BUILD_BIN picks the binaries (the tests install the sanitizer build).
@@ -119,13 +120,15 @@ install: $(addprefix $(BUILD_BIN)/,$(PROGRAMS))
 	$(INSTALL) -m 0644 README.md docs/operator-guide.md $(DESTDIR)$(PREFIX)/share/doc/hfhub/
 	$(INSTALL) -m 0755 $(BUILD_BIN)/hfhub_monitor $(DESTDIR)$(REMOTES)/market/hfhub/monitor
 	$(INSTALL) -m 0755 $(BUILD_BIN)/hf_catalog $(DESTDIR)$(REMOTES)/market/hfhub/hf_catalog
+	$(INSTALL) -m 0755 integration/market/import integration/market/delete $(DESTDIR)$(REMOTES)/market/hfhub/
 	$(INSTALL) -m 0755 $(BUILD_BIN)/hfhub_downloader $(DESTDIR)$(REMOTES)/datastore/hfhub_downloader
 	@echo "hfhub installed. Next: $(PREFIX)/sbin/hfhub-setup apply, then the oned.conf lines in $(PREFIX)/share/hfhub/examples/oned.conf.hfhub"
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/hf_catalog $(DESTDIR)$(PREFIX)/bin/hfhub_downloader \
 	    $(DESTDIR)$(PREFIX)/sbin/hfhub-setup $(DESTDIR)$(REMOTES)/market/hfhub/monitor \
-	    $(DESTDIR)$(REMOTES)/market/hfhub/hf_catalog $(DESTDIR)$(REMOTES)/datastore/hfhub_downloader
+	    $(DESTDIR)$(REMOTES)/market/hfhub/hf_catalog $(DESTDIR)$(REMOTES)/market/hfhub/import \
+	    $(DESTDIR)$(REMOTES)/market/hfhub/delete $(DESTDIR)$(REMOTES)/datastore/hfhub_downloader
 	rm -rf $(DESTDIR)$(PREFIX)/share/hfhub $(DESTDIR)$(PREFIX)/share/doc/hfhub
 	-rmdir $(DESTDIR)$(REMOTES)/market/hfhub
 

@@ -252,6 +252,19 @@ static hf_code list_org(hf_hub *hub, const hf_catalog_query *q, const char *org,
     json_t *items = json_array();
     hf_code rc = hf_hub_fetch_pages(hub, url, want, what, items, err);
     free(url);
+    if (!rc && json_array_size(items) == 0) {
+        /* The Hub lists nothing for an unknown author, exactly as for an
+         * existing one with no matching model; oned would then keep the
+         * apps of a misspelt organisation forever. Only an empty listing
+         * pays for this question. */
+        bool exists = false;
+        rc = hf_hub_namespace_exists(hub, org, &exists, err);
+        if (!rc && !exists)
+            rc = hf_error_set(err, HF_ERR_NOT_FOUND,
+                              "%s: no organisation or user of that name on the Hub (check the "
+                              "spelling of HFHUB_ORG or --org)",
+                              what);
+    }
     if (!rc && json_array_size(items) > HF_CATALOG_MAX_SOURCE_MODELS)
         rc = hf_error_set(err, HF_ERR_USAGE,
                           "%s has more than %d matching models: ascending order needs the whole "

@@ -290,3 +290,35 @@ hf_code hf_hub_fetch_pages(hf_hub *hub, const char *url, size_t max_items, const
         json_array_remove(out, json_array_size(out) - 1);
     return rc;
 }
+
+hf_code hf_hub_namespace_exists(hf_hub *hub, const char *name, bool *exists, hf_error *err)
+{
+    static const char *const kinds[][2] = {{"organizations", "organisation"}, {"users", "user"}};
+    *exists = false;
+    for (size_t k = 0; k < 2; k++) {
+        hf_buf url;
+        hf_buf_init(&url, 0);
+        hf_buf_printf(&url, "%s/api/%s/%s/overview", hub->endpoint, kinds[k][0], name);
+        hf_http_request r;
+        if (url.overflow || hf_http_request_init(&r, url.data, MAX_JSON_BYTES)) {
+            hf_buf_free(&url);
+            return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        }
+        hf_buf_free(&url);
+        hf_http_run_one(hub->http, &r);
+        char what[200];
+        snprintf(what, sizeof what, "%s %s", kinds[k][1], name);
+        hf_error e;
+        hf_code rc = hf_hub_check(hub, &r, what, NULL, &e);
+        hf_http_request_cleanup(&r);
+        if (!rc) {
+            *exists = true;
+            return HF_OK;
+        }
+        if (rc != HF_ERR_NOT_FOUND) {
+            *err = e;
+            return rc;
+        }
+    }
+    return HF_OK;
+}

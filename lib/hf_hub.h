@@ -51,6 +51,13 @@ char *hf_resolve_url(const char *endpoint, const char *prefix, const char *repo_
 char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *revision,
                          const char *path);
 
+/* Whether an organisation or user of that name exists: the Hub answers
+ * /api/organizations/{name}/overview, then /api/users/{name}/overview, with
+ * 404 for an unknown name (a model author may be either). *exists is set on
+ * HF_OK; any other answer (network, 429, 5xx) is an error, since the
+ * question stays open. name must be valid (hf_org_check). */
+hf_code hf_hub_namespace_exists(hf_hub *hub, const char *name, bool *exists, hf_error *err);
+
 /* Checks a finished request: transport errors, the Hub's error statuses and,
  * for a 2xx, that the body parses as JSON (returned in *json when not NULL).
  * what names the object for the message ("model acme/x", "collection ...").*/

@@ -138,7 +138,8 @@ hf_code one_driver_msg_parse_xml(const char *xml, size_t len, one_market_conf *c
         goto out;
     }
     xmlNode *tmpl = child(market, "TEMPLATE");
-    if ((rc = take(market, "MARKET_MAD", &conf->market_mad, err)) ||
+    if ((rc = take(market, "ID", &conf->market_id, err)) ||
+        (rc = take(market, "MARKET_MAD", &conf->market_mad, err)) ||
         (rc = take(market, "NAME", &conf->market_name, err)) ||
         (rc = take(tmpl, "HFHUB_ORG", &conf->org, err)) ||
         (rc = take(tmpl, "HFHUB_COLLECTION", &conf->collection, err)) ||
@@ -208,6 +209,7 @@ hf_code one_driver_msg_parse(const char *b64, one_market_conf *conf, hf_error *e
 
 void one_market_conf_clear(one_market_conf *c)
 {
+    free(c->market_id);
     free(c->market_mad);
     free(c->market_name);
     free(c->org);

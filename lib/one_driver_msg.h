@@ -14,6 +14,7 @@
 #define ONE_DRIVER_MSG_MAX ((size_t)1 << 20)
 
 typedef struct {
+    char *market_id;    /* MARKETPLACE/ID */
     char *market_mad;
     char *market_name;
     char *org;          /* HFHUB_ORG */

@@ -118,5 +118,8 @@ bool one_name_is_valid(const char *name)
 {
     if (!name || !*name || strlen(name) > 128)
         return false;
-    return strpbrk(name, "&|:\\\";/'#{}$<>\t\n\v\f\r") == NULL;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) /* oned: \t\n\v\f\r; we: any */
+            return false;
+    return strpbrk(name, "&|:\\\";/'#{}$<>") == NULL;
 }

@@ -21,7 +21,10 @@ char *one_template_escape(const char *value, size_t max_bytes);
 bool one_template_add(hf_buf *b, const char *key, const char *value, size_t max_bytes);
 bool one_template_add_int(hf_buf *b, const char *key, long long value);
 
-/* True when name is a valid NAME for oned (PoolObjectSQL::name_is_valid). */
+/* True when name is a valid NAME for oned (PoolObjectSQL::name_is_valid:
+ * not empty, at most 128 bytes, none of &|:\";/'#{}$<> nor tab, newline,
+ * vertical tab, form feed, carriage return); we refuse every control
+ * character. */
 bool one_name_is_valid(const char *name);
 
 #endif

@@ -9,6 +9,7 @@
 #include "hf_catalog.h"
 #include "hf_client.h"
 #include "hf_strlist.h"
+#include "one_app.h"
 #include "tool_common.h"
 
 static const char *const PROG = "hf_catalog";
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 "  --full 1              also decide HAS_CHAT_TEMPLATE (may read tokenizer_config.json)\n"
 "Output:\n"
 "  --output FORMAT       apps (default: APP=\"<base64>\" lines for oned), json or table\n"
+"  --market-id ID        name the apps as the monitor of marketplace ID does\n"
+"                        (<org>--<name>@ID); without it, <org>--<name>\n"
 "  --quiet               no progress on stderr\n"
 "  --help, --version\n"
 "\n"
@@ -56,7 +59,7 @@ static int fail_usage(const char *what, const char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_ORG = 256, OPT_COLLECTION, OPT_TASK, OPT_SEARCH, OPT_SORT, OPT_DIRECTION,
-           OPT_LIMIT, OPT_FULL, OPT_OUTPUT, OPT_QUIET, OPT_HELP, OPT_VERSION };
+           OPT_LIMIT, OPT_FULL, OPT_OUTPUT, OPT_MARKET_ID, OPT_QUIET, OPT_HELP, OPT_VERSION };
     static const struct option opts[] = {
         {"org", required_argument, 0, OPT_ORG},
         {"collection", required_argument, 0, OPT_COLLECTION},
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
         {"limit", required_argument, 0, OPT_LIMIT},
         {"full", required_argument, 0, OPT_FULL},
         {"output", required_argument, 0, OPT_OUTPUT},
+        {"market-id", required_argument, 0, OPT_MARKET_ID},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
@@ -74,6 +78,7 @@ int main(int argc, char **argv)
     hf_strlist orgs = {0}, collections = {0};
     hf_catalog_query q = {.sort = "downloads", .direction = -1, .limit = 50};
     const char *output = "apps";
+    const char *market_id = NULL;
     bool quiet = false;
     long v;
     int c, status = 0;
@@ -123,6 +128,14 @@ int main(int argc, char **argv)
             }
             output = optarg;
             break;
+        case OPT_MARKET_ID:
+            if (!one_market_id_is_valid(optarg)) {
+                status = fail_usage("--market-id takes an OpenNebula marketplace ID (a whole "
+                                    "number), not", optarg);
+                goto out;
+            }
+            market_id = optarg;
+            break;
         case OPT_QUIET:
             quiet = true;
             break;
@@ -170,8 +183,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: warning: %s\n", PROG, cat.warnings[i]);
         hf_buf out;
         hf_buf_init(&out, 0);
-        if (!tool_render_catalog(&cat, output, client.hub.endpoint, q.full, &out)) {
-            fprintf(stderr, "%s: out of memory while rendering the catalog\n", PROG);
+        if (!tool_render_catalog(&cat, output, client.hub.endpoint, q.full, market_id, &out)) {
+            fprintf(stderr, "%s: cannot render the catalog (out of memory, or no unique app "
+                            "NAMEs)\n", PROG);
             status = 1;
         } else if (!tool_write_stdout(&out)) {
             fprintf(stderr, "%s: cannot write the output (disk full or pipe closed)\n", PROG);

@@ -93,15 +93,14 @@ static bool render_table(const hf_catalog *cat, bool full, hf_buf *out)
     return !out->overflow;
 }
 
-static bool render_json(const hf_catalog *cat, const char *endpoint, bool full, hf_buf *out)
+static bool render_json(const hf_catalog *cat, const char *endpoint, bool full, char **names,
+                        hf_buf *out)
 {
     json_t *arr = json_array();
-    one_app_options opt = {.endpoint = endpoint, .full = full};
     for (size_t i = 0; i < cat->n; i++) {
+        one_app_options opt = {.endpoint = endpoint, .full = full, .name = names[i]};
         json_t *o = hf_model_to_json(&cat->models[i]);
-        char *name = one_app_name(cat->models[i].id);
-        json_object_set_new(o, "app_name", name ? json_string(name) : json_null());
-        free(name);
+        json_object_set_new(o, "app_name", json_string(names[i]));
         json_object_set_new(o, "size_mb",
                             json_integer((json_int_t)hf_sizing_mib((uint64_t)cat->models[i].image_bytes)));
         hf_buf t;
@@ -122,17 +121,24 @@ static bool render_json(const hf_catalog *cat, const char *endpoint, bool full, 
 }
 
 bool tool_render_catalog(const hf_catalog *cat, const char *format, const char *endpoint,
-                         bool full, hf_buf *out)
+                         bool full, const char *market_id, hf_buf *out)
 {
     if (!strcmp(format, "table"))
         return render_table(cat, full, out);
-    if (!strcmp(format, "json"))
-        return render_json(cat, endpoint, full, out);
-    one_app_options opt = {.endpoint = endpoint, .full = full};
-    for (size_t i = 0; i < cat->n; i++)
-        if (!one_app_render_line(&cat->models[i], &opt, out))
-            return false;
-    return true;
+    char **names = one_app_names(cat->models, cat->n, market_id);
+    if (!names)
+        return false;
+    bool ok = true;
+    if (!strcmp(format, "json")) {
+        ok = render_json(cat, endpoint, full, names, out);
+    } else {
+        for (size_t i = 0; ok && i < cat->n; i++) {
+            one_app_options opt = {.endpoint = endpoint, .full = full, .name = names[i]};
+            ok = one_app_render_line(&cat->models[i], &opt, out);
+        }
+    }
+    one_app_names_free(names, cat->n);
+    return ok;
 }
 
 bool tool_write_stdout(const hf_buf *buf)

@@ -1,9 +1,12 @@
 /* hfhub_monitor: the marketplace driver's `monitor` action, installed as
  * remotes/market/hfhub/monitor. oned's market MAD runs it as
  *   monitor <base64 driver message> <market id>
- * and reads APP="<base64 app template>" lines from stdout. It either prints
+ * and reads APP="<base64 app template>" lines from stdout. The market id names
+ * the apps (see one_app_names): oned finds apps by NAME across every
+ * marketplace. It either prints
  * the complete catalog or fails with one line on stderr and prints nothing:
  * a partial list would make oned drop the apps of the sources that failed. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "hf_catalog.h"
 #include "hf_client.h"
 #include "hf_strlist.h"
+#include "one_app.h"
 #include "one_driver_msg.h"
 #include "tool_common.h"
 
@@ -20,7 +24,7 @@ static const char *const PROG = "hfhub monitor";
 static void usage(FILE *f)
 {
     fprintf(f,
-"Usage: monitor <BASE64_DRIVER_MESSAGE> <MARKET_ID>\n"
+"Usage: monitor <BASE64_DRIVER_MESSAGE> [<MARKET_ID>]\n"
 "OpenNebula market driver action: prints the marketplace's apps as\n"
 "APP=\"<base64 app template>\" lines. oned's market MAD calls it; to test it\n"
 "by hand, see the operator guide.\n"
@@ -30,7 +34,7 @@ static void usage(FILE *f)
 "  HFHUB_COLLECTION      collection slugs, comma-separated (override ORG and TASK)\n"
 "  HFHUB_TASK            pipeline tag filter\n"
 "  HFHUB_SEARCH          id substring filter (hfhub extension)\n"
-"  HFHUB_LIMIT=50        global limit\n"
+"  HFHUB_LIMIT=50        global limit (at most %d apps per marketplace)\n"
 "  HFHUB_SORT=downloads  downloads, likes or lastModified\n"
 "  HFHUB_DIRECTION=-1    -1 descending, 1 ascending\n"
 "  HFHUB_AUTO_INDEX=YES  NO: print nothing (oned keeps the apps)\n"
@@ -38,7 +42,9 @@ static void usage(FILE *f)
 "\n"
 "Environment: as hf_catalog (HF_ENDPOINT, HF_TOKEN, HTTPS_PROXY, HFHUB_TIMEOUT\n"
 "default 240 s, HFHUB_CACHE_DIR).\n"
-"Exit status: 0 success, 1 the Hub or the network failed, 2 bad driver message.\n");
+"Apps are named <org>--<name>@<MARKET_ID>, one app per model and marketplace.\n"
+"Exit status: 0 success, 1 the Hub or the network failed, 2 bad driver message.\n",
+            ONE_MARKET_MAX_APPS);
 }
 
 static int fail(int status, const char *msg)
@@ -87,6 +93,33 @@ int main(int argc, char **argv)
 
     int status = 0;
     hf_strlist orgs = {0}, collections = {0};
+    /* oned passes the market id twice: as argv[2] (one_market.rb) and as
+     * MARKETPLACE/ID in the message. They must agree. */
+    const char *market_id = argc == 3 ? argv[2] : conf.market_id;
+    if (argc == 3 && !one_market_id_is_valid(argv[2])) {
+        snprintf(msg, sizeof msg, "the marketplace ID argument must be a whole number, not '%.60s'",
+                 argv[2]);
+        status = fail(2, msg);
+        goto out;
+    }
+    if (conf.market_id && !one_market_id_is_valid(conf.market_id)) {
+        snprintf(msg, sizeof msg, "the driver message's MARKETPLACE/ID '%.60s' is not a whole number",
+                 conf.market_id);
+        status = fail(2, msg);
+        goto out;
+    }
+    if (!market_id) {
+        status = fail(2, "no marketplace ID: the driver message has no MARKETPLACE/ID and none "
+                         "was given as the second argument (monitor <message> <market id>)");
+        goto out;
+    }
+    if (conf.market_id && strcmp(conf.market_id, market_id)) {
+        snprintf(msg, sizeof msg,
+                 "the driver message is for marketplace %.20s but the second argument says %.20s",
+                 conf.market_id, market_id);
+        status = fail(2, msg);
+        goto out;
+    }
     bool auto_index, full;
     long limit = 50, direction = -1;
     if (!yes_no(conf.auto_index, true, &auto_index)) {
@@ -101,9 +134,20 @@ int main(int argc, char **argv)
         status = fail(2, msg);
         goto out;
     }
-    if (conf.limit && *conf.limit && !hf_parse_long(conf.limit, 1, HF_CATALOG_MAX_LIMIT, &limit)) {
+    if (conf.limit && *conf.limit && !hf_parse_long(conf.limit, 1, LONG_MAX, &limit)) {
         snprintf(msg, sizeof msg, "HFHUB_LIMIT must be a whole number from 1 to %d, not '%.60s'",
-                 HF_CATALOG_MAX_LIMIT, conf.limit);
+                 ONE_MARKET_MAX_APPS, conf.limit);
+        status = fail(2, msg);
+        goto out;
+    }
+    if (limit > ONE_MARKET_MAX_APPS) {
+        snprintf(msg, sizeof msg,
+                 "HFHUB_LIMIT is %ld, but a marketplace can hold at most %d apps: oned passes "
+                 "the ID of every app on the monitor's command line, and past about 6000 apps "
+                 "(old and new ones together, while the sources change) that fails with "
+                 "\"Argument list too long\" and the apps stop being updated. Lower "
+                 "HFHUB_LIMIT, or split the sources over several marketplaces",
+                 limit, ONE_MARKET_MAX_APPS);
         status = fail(2, msg);
         goto out;
     }
@@ -149,8 +193,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < cat.n_warnings; i++)
             fprintf(stderr, "%s: warning: %s\n", PROG, cat.warnings[i]);
         /* Everything is rendered before the first byte goes out. */
-        if (!tool_render_catalog(&cat, "apps", client.hub.endpoint, q.full, &out))
-            status = fail(1, "out of memory while rendering the apps");
+        if (!tool_render_catalog(&cat, "apps", client.hub.endpoint, q.full, market_id, &out))
+            status = fail(1, "cannot render the apps (out of memory, or no unique app NAMEs)");
         else if (!tool_write_stdout(&out))
             status = fail(1, "cannot write to stdout");
         hf_buf_free(&out);

@@ -79,6 +79,21 @@ def main():
     names = [a.get("NAME") for a in apps]
     t.ok(len(set(names)) == len(names) and all(n == a["MODEL_ID"].replace("/", "--") for n, a in zip(names, apps)),
          "NAMEs are valid, unique and derived from the model id")
+    r42 = run("hf_catalog", ["--org", "ONEnextgen", "--limit", "100", "--market-id", "42", "--quiet"], clean_env(emu))
+    apps42 = decode_apps(r42.out) if r42.rc == 0 else []
+    t.ok(len(apps42) == len(apps) and all(a["NAME"] == a["MODEL_ID"].replace("/", "--") + "@42" for a in apps42),
+         "--market-id 42: NAMEs end in @42, as the monitor of marketplace 42 names them", r42.diag())
+    j42 = catalog_json(emu, ["--org", "ONEnextgen", "--limit", "3", "--market-id", "42"], t=t) or []
+    t.ok(j42 and all(m["app_name"] == m["id"].replace("/", "--") + "@42" for m in j42), "--market-id in JSON app_name")
+    for bad in ("x", "-1", "01", "99999999999"):
+        r = run("hf_catalog", ["--org", "ONEnextgen", "--market-id", bad], clean_env(emu))
+        t.ok(r.clean_failure(2, "--market-id"), "--market-id %s refused (exit 2)" % bad, r.diag())
+    # oned's export (marketplaceapp_ext.rb) sends an image to a files datastore when the image
+    # template matches /^\s*TYPE\s*=\s*KERNEL|CONTEXT\s/i (Ruby: ^ at any line, \s ASCII).
+    rule = re.compile(rb"^[ \t\n\v\f\r]*TYPE[ \t\n\v\f\r]*=[ \t\n\v\f\r]*KERNEL|CONTEXT[ \t\n\v\f\r]",
+                      re.I | re.M)
+    t.ok(apps and not any(rule.search(base64.b64decode(a["APPTEMPLATE64"])) for a in apps),
+         "no app's image template matches oned's KERNEL/CONTEXT export rule")
     missing = [(a.get("MODEL_ID"), [k for k in SPEC_FIELDS + ONED_FIELDS if k not in a]) for a in apps]
     missing = [x for x in missing if x[1]]
     t.ok(apps and not missing, "every app has the spec's metadata fields and what oned consumes", missing)

@@ -70,8 +70,22 @@ def main():
     r = run("hf_catalog", ["--collection", "ONEnextgen/nothing-here-0123456789abcdef01234567"], clean_env(emu))
     t.ok(r.clean_failure(1, "collection ONEnextgen/nothing-here.*not found"), "unknown collection: 404 explained",
          r.diag())
-    r = run("hf_catalog", ["--org", "no-such-org-emu"], clean_env(emu))
+    r = run("hf_catalog", ["--org", "quiet-labs-emu"], clean_env(emu))
     t.ok(r.rc == 0 and r.out == "", "an organisation without models gives an empty catalog", r.diag())
+    r = run("hf_catalog", ["--org", "emu-unapproved", "--output", "table"], clean_env(emu))
+    t.ok(r.rc == 0 and "0 models" in r.out, "a user without models gives an empty catalog", r.diag())
+    r = run("hf_catalog", ["--org", "no-such-org-emu"], clean_env(emu))
+    t.ok(r.clean_failure(1, "organisation no-such-org-emu: no organisation or user of that name"),
+         "an organisation that does not exist (empty listing, 404 from both overviews): exit 1, clear message",
+         r.diag())
+    r = run("hf_catalog", ["--org", "ONEnextgen", "--search", "no-model-has-this"], clean_env(emu))
+    t.ok(r.rc == 0 and r.out == "", "a filter that matches nothing in an existing organisation: empty, no error",
+         r.diag())
+    emu.faults({"route": "overview", "kind": "503", "count": 100})
+    r = run("hf_catalog", ["--org", "quiet-labs-emu"], clean_env(emu, HFHUB_MAX_RETRIES="1"))
+    t.ok(r.clean_failure(1, "organisation quiet-labs-emu.*503"),
+         "when the Hub cannot say whether an empty organisation exists, the run fails", r.diag())
+    emu.faults()
     r = run("hf_catalog", ["--org", "ONEnextgen"], clean_env(emu, HF_TOKEN="hf_ThisTokenIsNotKnownToTheHub0000000000"))
     t.ok(r.clean_failure(1, "token"), "a wrong token: 401 explained (check HF_TOKEN)", r.diag())
 

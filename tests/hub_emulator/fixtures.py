@@ -766,8 +766,17 @@ COLLECTIONS = [
 ORGS = {
     "ONEnextgen": "OpenNebula Next Generation", "meta-llama-emu": "Meta Llama (emulated)",
     "acme-ai": "Acme AI", "mistral-emu": "Mistral (emulated)", "northwind-labs": "Northwind Labs",
-    "bench-org": "Benchmark Org",
+    "bench-org": "Benchmark Org", "quiet-labs-emu": "Quiet Labs (an organisation without models)",
 }
+
+
+def namespace_kind(name):
+    """'org', 'user' or None: what /api/organizations|users/{name}/overview know (case-sensitive)."""
+    if name in ORGS:
+        return "org"
+    if name in {u["name"] for u in USERS.values()}:
+        return "user"
+    return None
 
 
 class FixtureSet:
@@ -824,5 +833,6 @@ class FixtureSet:
                   "items": [{"type": t, "id": i} for t, i in c["items"]],
                   "model_ids": [i for t, i in c["items"] if t == "model"]} for c in self.collections]
         return {"tokens": {"granted": TOKEN_GRANTED, "unapproved": TOKEN_UNAPPROVED},
+                "organizations": sorted(ORGS), "users": sorted(u["name"] for u in USERS.values()),
                 "license_rule": " ".join(derived_license.__doc__.split("Rule: ", 1)[1].split()),
                 "models": models, "datasets": datasets, "collections": colls, "renamed": self.renamed}

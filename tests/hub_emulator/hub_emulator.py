@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import views  # noqa: E402
 from content import FileSpec, READ_CHUNK  # noqa: E402
 from fixtures import (TOKEN_GRANTED, TOKEN_UNAPPROVED, USERS, FixtureSet, classify_token,  # noqa: E402
-                      object_id)
+                      namespace_kind, object_id)
 from state import ConfigError, State, TokenBucket  # noqa: E402
 
 MAX_BODY = 8 * 1024 * 1024
@@ -270,6 +270,10 @@ class App:
                 return "other", self.whoami, {}
             if n == 2 and segs[1] == "collections" and method in ("GET", "HEAD"):
                 return "other", self.list_collections, {}
+            if n == 4 and segs[1] in ("organizations", "users") and segs[3] == "overview" \
+                    and method in ("GET", "HEAD"):
+                return "overview", self.overview, {"kind": "org" if segs[1] == "organizations" else "user",
+                                                   "name": segs[2]}
             if n == 4 and segs[1] == "collections" and method in ("GET", "HEAD"):
                 return "collection", self.get_collection, {"ns": segs[2], "slug": segs[3]}
             if n >= 7 and segs[1] == "resolve-cache" and segs[2] in ("models", "datasets"):
@@ -529,6 +533,13 @@ class App:
                      for o in u["orgs"]],
             "auth": {"type": "access_token", "accessToken": {"displayName": u["token_name"], "role": "read",
                                                              "createdAt": "2025-01-01T00:00:00.000Z"}}})
+
+    # -- organisations and users ----------------------------------------------------------
+    def overview(self, ctx, kind, name):
+        """200 for a known organisation or user of that kind, else 404 as the Hub answers."""
+        if namespace_kind(name) != kind:
+            return error_response(404, "Organization not found" if kind == "org" else "User not found")
+        return json_response(200, views.namespace_overview(self.fixtures, kind, name))
 
     # -- collections ----------------------------------------------------------------------
     def get_collection(self, ctx, ns, slug):

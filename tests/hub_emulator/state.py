@@ -7,8 +7,8 @@ import collections
 import threading
 import time
 
-ROUTES = ["list_models", "model_info", "tree", "paths_info", "refs", "collection", "resolve", "resolve_cache",
-          "cdn", "other"]
+ROUTES = ["list_models", "model_info", "tree", "paths_info", "refs", "collection", "overview", "resolve",
+          "resolve_cache", "cdn", "other"]
 FAULT_ROUTES = set(ROUTES) | {"any"}
 FAULT_KINDS = {"429", "500", "502", "503", "drop", "stall", "corrupt", "expire", "truncate"}
 # Faults that act on the bytes of a response body rather than before the response.

@@ -671,6 +671,31 @@ def test_collections(emu, fx):
     T.check(r.status == 200 and len(r.json()) == 1 and len(r.json()[0]["items"]) == 4, "collections listing (4 items max)")
 
 
+def test_overview(emu, fx):
+    """/api/organizations|users/{name}/overview: 200 for a known name of that kind, else 404."""
+    r = emu.get("/api/organizations/ONEnextgen/overview")
+    T.check(r.status == 200 and r.json()["name"] == "ONEnextgen" and r.json()["type"] == "org" and
+            r.json()["numModels"] == sum(1 for m in fx["models"] if m["author"] == "ONEnextgen" and not m["private"]),
+            "organisation overview: name, type, model count")
+    r = emu.get("/api/organizations/quiet-labs-emu/overview")
+    T.check(r.status == 200 and r.json()["numModels"] == 0 and "quiet-labs-emu" in fx["organizations"] and
+            not any(m["author"] == "quiet-labs-emu" for m in fx["models"]),
+            "quiet-labs-emu: an organisation without models")
+    user = fx["users"][0]
+    r = emu.get("/api/users/%s/overview" % user)
+    T.check(r.status == 200 and r.json()["user"] == user and r.json()["type"] == "user", "user overview")
+    for path, what in (("/api/organizations/%s/overview" % user, "a user is not an organisation"),
+                       ("/api/users/ONEnextgen/overview", "an organisation is not a user"),
+                       ("/api/organizations/ONEnextegn/overview", "unknown organisation"),
+                       ("/api/users/nobody-emu/overview", "unknown user"),
+                       ("/api/organizations/onenextgen/overview", "names are case-sensitive")):
+        r = emu.get(path)
+        T.check(r.status == 404 and "not found" in r.json()["error"], "%s -> 404" % what, r.status)
+    emu.post("/_emulator/reset", b"")
+    emu.get("/api/users/%s/overview" % user)
+    T.check(emu.get("/_emulator/stats").json()["by_route"].get("overview") == 1, "stats route 'overview'")
+
+
 def test_stats(emu):
     emu.post("/_emulator/reset", b"")
     emu.get("/api/models?limit=1")
@@ -732,7 +757,7 @@ def main():
                          (test_access, (emu,)), (test_robustness, (emu,)), (test_ratelimit, (emu,)),
                          (test_tree, (emu, fx)), (test_resolve, (emu, fx)), (test_faults, (emu, fx)),
                          (test_latency_and_bandwidth, (emu, fx)), (test_collections, (emu, fx)),
-                         (test_stats, (emu,))):
+                         (test_overview, (emu, fx)), (test_stats, (emu,))):
             try:
                 fn(*args)
             except Exception as e:  # a crash in one group is one failure, the others still run

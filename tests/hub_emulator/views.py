@@ -277,6 +277,20 @@ def refs(repo, include_prs=False):
 
 # -- collections ---------------------------------------------------------------------------------
 
+def namespace_overview(fixtures, kind, name):
+    """/api/organizations/{name}/overview (kind 'org') or /api/users/{name}/overview ('user')."""
+    n_models = sum(1 for r in fixtures.models if r.author == name and not r.private)
+    out = {"_id": object_id(kind, name), "avatarUrl": "https://cdn-avatars.example/%s.png" % name,
+           "fullname": ORGS.get(name, name) if kind == "org" else name, "name": name, "type": kind,
+           "numModels": n_models, "numDatasets": sum(1 for d in fixtures.datasets if d.author == name),
+           "numSpaces": 0, "numFollowers": len(name) * 11}
+    if kind == "org":
+        out.update({"isVerified": False, "isEnterprise": False, "numUsers": 3})
+    else:
+        out.update({"user": name, "isPro": False, "numLikes": 0})
+    return out
+
+
 def _owner(name):
     return {"_id": object_id("org", name), "avatarUrl": "https://cdn-avatars.example/%s.png" % name,
             "fullname": ORGS.get(name, name), "name": name, "type": "org", "isHf": False, "isHfAdmin": False,

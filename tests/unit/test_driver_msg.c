@@ -28,6 +28,7 @@ int main(void)
     CHECK_STR(c.limit, "100", "HFHUB_LIMIT read");
     CHECK_STR(c.task, "text-generation", "HFHUB_TASK read");
     CHECK_STR(c.market_name, "HF & co", "XML entities decoded");
+    CHECK_STR(c.market_id, "100", "MARKETPLACE/ID read");
     CHECK(c.collection == NULL && c.sort == NULL, "absent attributes are NULL");
     one_market_conf_clear(&c);
 

@@ -49,7 +49,7 @@ int main(void)
     for (int i = 0; unsafe[i]; i++)
         CHECK(!hf_repo_path_is_safe(unsafe[i]), "unsafe path #%d refused", i);
 
-    char *name = one_app_name("ONEnextgen/Llama-3.1-8B-Instruct");
+    char *name = one_app_name("ONEnextgen/Llama-3.1-8B-Instruct", NULL);
     CHECK_STR(name, "ONEnextgen--Llama-3.1-8B-Instruct", "app NAME is org--name");
     CHECK(one_name_is_valid(name), "that NAME is valid for oned");
     free(name);
@@ -58,14 +58,20 @@ int main(void)
     memcpy(id + 96, "/", 1);
     memset(id + 97, 'y', 96);
     id[193] = '\0';
-    char *n1 = one_app_name(id);
+    char *n1 = one_app_name(id, NULL);
     id[192] = 'z';
-    char *n2 = one_app_name(id);
+    char *n2 = one_app_name(id, NULL);
     CHECK(n1 && strlen(n1) == 128 && one_name_is_valid(n1), "long id gives a 128-character NAME");
     CHECK(n1 && n2 && strcmp(n1, n2), "long ids differing at the end get different NAMEs");
     free(n1);
     free(n2);
     CHECK(!one_name_is_valid("a/b") && !one_name_is_valid("") && !one_name_is_valid("a$b"),
           "NAME rules of oned");
+    const char *bad_names[] = {"a&b", "a|b", "a:b", "a\\b", "a\"b", "a;b", "a'b", "a#b", "a{b",
+                               "a}b", "a<b", "a>b", "a\tb", "a\nb", "a\x01b", "a\x7f", NULL};
+    for (int i = 0; bad_names[i]; i++)
+        CHECK(!one_name_is_valid(bad_names[i]), "NAME with a forbidden character #%d refused", i);
+    CHECK(one_name_is_valid("org--model@100") && one_name_is_valid("HF Hub (certified)"),
+          "'@', spaces and brackets are allowed");
     UNIT_DONE();
 }
