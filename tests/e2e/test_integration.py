@@ -12,7 +12,6 @@ root), the driver message base64 on stdin, the image id as $1, reading back
 stdout. The market side runs the installed monitor as one_market.rb's
 do_action does (see market_monitor below)."""
 import base64
-import grp
 import os
 import pwd
 import shutil
@@ -22,6 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from one_market_pool import Pool  # noqa: E402
 from harness import (BIN, ROOT, Emulator, Test, decode_apps, expected, fixtures,  # noqa: E402
                      image_contents, tree_digests)
 
@@ -171,6 +172,25 @@ def main():
     qwen_app = next((a for a in apps if a["MODEL_ID"] == QWEN), {})
     src = qwen_app.get("SOURCE", "hf://" + QWEN)
 
+    # Two marketplaces whose sources overlap (the spec's "Certified" and "Enterprise & Certified"),
+    # each monitored three times; oned's pool (tests/tools/one_market_pool.py, mirroring
+    # MarketPlaceAppPool::import and MarketPlaceManager::_monitor) takes every answer.
+    certified = {"HFHUB_ORG": "ONEnextgen", "HFHUB_LIMIT": "100"}
+    enterprise = {"HFHUB_ORG": "acme-ai, ONEnextgen", "HFHUB_LIMIT": "100"}
+    pool = Pool()
+    for _ in range(3):
+        for mid, name, attrs in ((100, "HF Hub - Certified", certified),
+                                 (101, "HF Hub - Enterprise and Certified", enterprise)):
+            p = fe.market_monitor(market_message(mid, name, attrs), mid)
+            pool.monitor(str(mid), p.returncode, p.stdout)
+    ours = sorted(m["id"] for m in fx["models"] if m["author"] == "ONEnextgen" and not m["private"])
+    both = sorted(m["id"] for m in fx["models"] if m["author"] in ("ONEnextgen", "acme-ai") and not m["private"])
+    t.ok(pool.models("100") == ours and pool.models("101") == both,
+         "two marketplaces listing the same models: oned's pool gives each its own app for every model",
+         (pool.models("100"), pool.models("101")))
+    t.ok(set(pool.writes("100").values()) == {1} and set(pool.writes("101").values()) == {1},
+         "three monitor cycles of both: no app is rewritten")
+
     # -- hfhub-setup ----------------------------------------------------------------------------------------
     setup = os.path.join(prefix, "sbin", "hfhub-setup")
     senv = dict(os.environ, ONE_LOCATION=fe.root)
@@ -248,6 +268,24 @@ def main():
         ok = ok and files == want
     t.ok(ok, "ceph/cp pipes DEST - to the bridge, which converts the qcow2 to the raw volume: 'one/one-9 raw'",
          r.stderr[-600:])
+
+    # -- OpenNebula's driver options: LIMIT_TRANSFER_BW and the image's MD5 reach the hf:// branch ----------
+    total = sum(size for size, _ in want.values())
+    started = time.monotonic()
+    r = fe.ds_action("fs", "cp", datastore_message("fs", "qcow2", base, src,
+                                                   ds_tmpl="<LIMIT_TRANSFER_BW>256k</LIMIT_TRANSFER_BW>"))
+    took = time.monotonic() - started
+    t.ok(r.returncode == 0 and took >= total / 262144 * 0.9,
+         "fs/cp with LIMIT_TRANSFER_BW=256k: downloader.sh hands it to hfhub_downloader --limit (%.1f s for "
+         "%d bytes)" % (took, total), r.stderr[-400:])
+    if r.returncode == 0:
+        os.unlink(r.stdout.split()[0])
+    before, listing = cdn_bytes(), sorted(os.listdir(base))
+    r = fe.ds_action("fs", "cp", datastore_message("fs", "qcow2", base, src, image_tmpl="<MD5>0123</MD5>"))
+    t.ok(r.returncode != 0 and "--md5 is not supported for hf:// imports" in r.stderr and cdn_bytes() == before
+         and sorted(os.listdir(base)) == listing,
+         "an image template with MD5: refused with the reason in the driver log, nothing downloaded",
+         r.stderr[-400:])
 
     # -- a planted work directory, and a .hfhub-work another user made ---------------------------------------
     if AS_ROOT:
