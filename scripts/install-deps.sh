@@ -1,12 +1,30 @@
 #!/bin/sh
-# Installs everything hfhub needs to build, test and demo on Debian 12, with apt-get.
+# Installs what hfhub needs on Debian 12 (and derivatives), with apt-get.
+#   scripts/install-deps.sh runtime   what a front-end needs to RUN hfhub: the
+#                                     shared libraries, e2fsprogs, qemu-utils,
+#                                     tar. No compiler, no node, no test tools.
+#   scripts/install-deps.sh build     runtime + compiler and -dev packages
+#   scripts/install-deps.sh [test]    build + what the tests, fuzzing and the
+#                                     demo use (clang, python3, node, npm); the
+#                                     default, used by `make check` and `make demo`
+#   scripts/install-deps.sh --list SET  print the packages of SET, install nothing
 # Idempotent: packages already present are skipped; apt-get update runs only when needed.
 set -eu
 
-PACKAGES="build-essential pkg-config clang libclang-rt-dev \
-libcurl4-openssl-dev libjansson-dev libxml2-dev libssl-dev \
-e2fsprogs libext2fs-dev qemu-utils \
-python3 nodejs npm ca-certificates"
+RUNTIME="libcurl4 libjansson4 libxml2 libssl3 libext2fs2 libcom-err2 e2fsprogs qemu-utils tar ca-certificates"
+BUILD="$RUNTIME build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxml2-dev libssl-dev libext2fs-dev"
+TEST="$BUILD clang libclang-rt-dev python3 nodejs npm"
+
+list=no
+if [ "${1:-}" = "--list" ]; then list=yes; shift; fi
+case "${1:-test}" in
+runtime) PACKAGES=$RUNTIME ;;
+build) PACKAGES=$BUILD ;;
+test) PACKAGES=$TEST ;;
+-h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "install-deps: unknown set '$1' (runtime, build or test)" >&2; exit 2 ;;
+esac
+if [ "$list" = yes ]; then echo "$PACKAGES" | tr ' ' '\n'; exit 0; fi
 
 missing=""
 for p in $PACKAGES; do
@@ -32,5 +50,5 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     $SUDO apt-get install -y -qq --no-install-recommends $missing
 else
-    echo "install-deps: all build and test dependencies are present"
+    echo "install-deps: everything for '${1:-test}' is present"
 fi
