@@ -113,6 +113,19 @@ hf_code hf_workdir_beside(const char *dest, uid_t uid, char **dir_out, hf_error 
     return checked_dir(path, uid, dir_out, err);
 }
 
+hf_code hf_workdir_for_dest(const char *dest, const char *base, uid_t uid, char **dir_out,
+                            hf_error *err)
+{
+    const char *slash = strrchr(dest, '/');
+    size_t dlen = slash ? (size_t)(slash - dest) : 1;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%.*s", (int)(dlen ? dlen : 1), slash ? dest : ".");
+    struct stat st;
+    if (!stat(parent, &st) && (st.st_mode & S_IWOTH))
+        return hf_workdir_private(base, uid, dir_out, err);
+    return hf_workdir_beside(dest, uid, dir_out, err);
+}
+
 char *hf_workdir_prefix(const char *dir, const char *endpoint, const char *source,
                         hf_format format)
 {

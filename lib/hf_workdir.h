@@ -41,6 +41,13 @@ hf_code hf_workdir_private(const char *base, uid_t uid, char **dir_out, hf_error
 /* <directory of dest>/.hfhub-work, checked (and created) as above. */
 hf_code hf_workdir_beside(const char *dest, uid_t uid, char **dir_out, hf_error *err);
 
+/* Where an import run by a datastore driver keeps its work: beside dest
+ * (hf_workdir_beside), unless the directory of dest is writable by others
+ * (lvm/cp writes to /var/tmp/one_img...), where another user could claim
+ * the .hfhub-work name first: then the private directory under base. */
+hf_code hf_workdir_for_dest(const char *dest, const char *base, uid_t uid, char **dir_out,
+                            hf_error *err);
+
 /* <dir>/<16 hex of sha256(endpoint, source, format)>: the prefix of one
  * import's work files in dir. malloc'd; NULL when out of memory. */
 char *hf_workdir_prefix(const char *dir, const char *endpoint, const char *source,

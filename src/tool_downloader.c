@@ -471,11 +471,11 @@ int main(int argc, char **argv)
      * .hfhub-work, named after what is imported, where the next try finds it.
      * Both directories are checked before use (hf_workdir.h). */
     char *work_dir = NULL, *work_prefix = NULL;
+    const char *work_base = hf_workdir_base(getenv("HFHUB_WORK_DIR"), getenv("TMPDIR"));
     if (to_stdout)
-        status = hf_workdir_private(hf_workdir_base(getenv("HFHUB_WORK_DIR"), getenv("TMPDIR")),
-                                    geteuid(), &work_dir, &err);
+        status = hf_workdir_private(work_base, geteuid(), &work_dir, &err);
     else if (drv && *drv)
-        status = hf_workdir_beside(dest, geteuid(), &work_dir, &err);
+        status = hf_workdir_for_dest(dest, work_base, geteuid(), &work_dir, &err);
     if (status) {
         status = fail(hf_code_exit_status((hf_code)status), err.msg);
         hf_import_plan_free(&plan);

@@ -89,6 +89,26 @@ static void workdirs(const char *tmp)
     CHECK(hf_workdir_beside(dest, me + 1, &d, &err) != HF_OK,
           ".hfhub-work owned by someone else is refused");
 
+    /* a destination in a directory others can write to (lvm/cp's /var/tmp/one_img...) */
+    char *shared = join(tmp, "sharedtmp");
+    mkdir(shared, 01777);
+    chmod(shared, 01777);
+    char *shared_dest = join(shared, "one_img7.abcd");
+    CHECK(hf_workdir_for_dest(shared_dest, tmp, me, &d, &err) == HF_OK && d &&
+              strstr(d, "/hfhub-") && !strstr(d, "sharedtmp"),
+          "DEST in a world-writable directory: the work goes to the private directory");
+    free(d);
+    char *planted = join(shared, ".hfhub-work");
+    mkdir(planted, 0700);
+    chown(planted, me + 1, (gid_t)-1);
+    CHECK(hf_workdir_for_dest(shared_dest, tmp, me, &d, &err) == HF_OK,
+          "a .hfhub-work another user planted there is not even looked at");
+    free(d);
+    CHECK(hf_workdir_for_dest(dest, tmp, me, &d, &err) == HF_OK && d && strstr(d, "/ds/.hfhub-work"),
+          "DEST in a datastore directory: .hfhub-work beside it");
+    free(d);
+    free(shared), free(shared_dest), free(planted);
+
     char *p1 = hf_workdir_prefix("/w", "http://a", "hf://o/m", HF_FORMAT_QCOW2);
     char *p2 = hf_workdir_prefix("/w", "http://a", "hf://o/m", HF_FORMAT_QCOW2);
     char *p3 = hf_workdir_prefix("/w", "http://b", "hf://o/m", HF_FORMAT_QCOW2);
