@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,42 @@
 /* Bump when what an entry means changes (selection rule, size formula). */
 #define CACHE_FORMAT 1
 #define MAX_ENTRY_BYTES ((size_t)4 << 20)
+
+/* Why path (if it exists) cannot be trusted as a cache directory; NULL if it can. */
+static const char *untrusted(const char *path, struct stat *st)
+{
+    if (lstat(path, st))
+        return errno == ENOENT ? NULL : "cannot be inspected";
+    if (S_ISLNK(st->st_mode))
+        return "is a symbolic link";
+    if (!S_ISDIR(st->st_mode))
+        return "is not a directory";
+    if (st->st_uid != geteuid())
+        return "belongs to another user";
+    if (st->st_mode & 022)
+        return "can be written by other users";
+    return NULL;
+}
+
+static void check_trust(hf_cache *c)
+{
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/models", c->dir);
+    const char *paths[] = {c->dir, sub};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        const char *why = untrusted(paths[i], &st);
+        if (!why)
+            continue;
+        snprintf(c->warning, sizeof c->warning,
+                 "the cache directory %.300s %s, so it is not used (the catalog works without "
+                 "it, only slower): remove it, or set HFHUB_CACHE_DIR to a directory of your own",
+                 paths[i], why);
+        free(c->dir);
+        c->dir = NULL;
+        return;
+    }
+}
 
 hf_code hf_cache_open(hf_cache *c, const char *dir, const char *endpoint, hf_error *err)
 {
@@ -39,6 +76,7 @@ hf_code hf_cache_open(hf_cache *c, const char *dir, const char *endpoint, hf_err
         hf_cache_close(c);
         return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
     }
+    check_trust(c);
     return HF_OK;
 }
 
@@ -71,8 +109,19 @@ bool hf_cache_get(const hf_cache *c, const char *model_id, const char *sha,
     char path[4600];
     if (!c->dir || !entry_path(c, model_id, path, sizeof path))
         return false;
+    /* only a regular file of ours, not through a link, of a sane size */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (uint64_t)st.st_size > MAX_ENTRY_BYTES) {
+        close(fd);
+        return false;
+    }
     json_error_t jerr;
-    json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *o = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    close(fd);
     if (!o)
         return false;
     bool hit = false;

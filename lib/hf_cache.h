@@ -15,10 +15,16 @@
 typedef struct {
     char *dir;   /* NULL: caching disabled */
     char *endpoint;
+    char warning[700]; /* not empty: why the cache directory is not used */
 } hf_cache;
 
 /* dir NULL: $HFHUB_CACHE_DIR, else $XDG_CACHE_HOME/hfhub, else ~/.cache/hfhub;
- * HFHUB_NO_CACHE=1 disables. The directory is created (0700) on first put. */
+ * HFHUB_NO_CACHE=1 disables. The directory is created (0700) on first put.
+ * A cache directory (or its models/) that is a symlink, belongs to another
+ * user or can be written by others is not trusted: the cache is disabled
+ * and warning says why (the catalog works without it, only slower). Each
+ * entry is read only if it is a regular file of ours, not through a link,
+ * and is validated like an answer from the Hub. */
 hf_code hf_cache_open(hf_cache *c, const char *dir, const char *endpoint, hf_error *err);
 void hf_cache_close(hf_cache *c);
 

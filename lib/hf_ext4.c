@@ -25,6 +25,7 @@
 #include <openssl/sha.h>
 
 #include "hf_repo_path.h"
+#include "hf_token.h"
 
 extern char **environ;
 
@@ -190,7 +191,10 @@ static hf_code run_quiet(char *const argv[], char *const envp[], char *text, siz
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
     pid_t pid;
-    int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ);
+    char **clean = envp ? NULL : hf_env_without_secrets(environ); /* never the token */
+    int e = envp || clean ? posix_spawn(&pid, argv[0], &fa, NULL, argv, envp ? envp : clean)
+                          : ENOMEM;
+    free(clean);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (e != 0) {
@@ -354,7 +358,7 @@ static char **env_with_time(int64_t t, char *buf, size_t cap)
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "E2FSPROGS_FAKE_TIME=", 20) &&
-            strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18))
+            strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18) && !hf_env_is_secret(environ[i]))
             env[k++] = environ[i];
     int len = snprintf(buf, cap, "E2FSPROGS_FAKE_TIME=%lld", (long long)t) + 1;
     env[k++] = buf;
@@ -890,7 +894,8 @@ hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n
     }
     /* A fresh hole of the final size: mke2fs and libext2fs write only the
      * metadata, so the file stays sparse. */
-    int fd = open(raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(raw_path); /* whatever is there, a planted symlink included, is not written through */
+    int fd = open(raw_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = hf_error_set(err, HF_ERR_IO, "ext4 image: cannot create %s: %s", raw_path,
                           strerror(errno));

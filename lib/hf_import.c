@@ -680,7 +680,7 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
         }
     }
     /* the filesystem's metadata goes into the image as laid out */
-    int mfd = rc ? -1 : open(meta, O_RDONLY | O_CLOEXEC);
+    int mfd = rc ? -1 : open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (!rc && mfd < 0)
         rc = hf_error_set(err, HF_ERR_IO, "cannot read %s: %s", meta, strerror(errno));
     char *buf = rc ? NULL : malloc((size_t)1 << 20);
@@ -755,6 +755,8 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
      * model into one datastore would otherwise share them) */
     lock_path = path_with(base, ".hfhub-lock");
     lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+    if (lock_fd < 0 && errno == ELOOP && !unlink(lock_path)) /* a planted symlink: never followed */
+        lock_fd = open(lock_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lock_fd < 0) {
         rc = hf_error_set(err, HF_ERR_IO, "cannot create the lock file %s: %s",
                           lock_path ? lock_path : "", strerror(errno));

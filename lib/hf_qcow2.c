@@ -353,7 +353,11 @@ hf_code hf_qcow2_create(const char *path, uint64_t virtual_size, const hf_range 
             rc = hf_error_set(err, HF_ERR_INVALID, "%s would be too large for qcow2", path);
     }
     if (!rc) {
-        int flags = resume ? O_RDWR | O_CLOEXEC : O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
+        /* a new image replaces whatever is at path (a symlink is removed, not followed) */
+        int flags = resume ? O_RDWR | O_NOFOLLOW | O_CLOEXEC
+                           : O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+        if (!resume)
+            unlink(path);
         q->fd = open(path, flags, 0644);
         if (q->fd < 0)
             rc = hf_error_set(err, HF_ERR_IO, "cannot %s %s: %s", resume ? "resume" : "create", path,

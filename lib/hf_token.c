@@ -145,3 +145,24 @@ hf_code hf_token_find(char **out, hf_error *err)
     }
     return hf_token_read_file(path, out, err);
 }
+
+bool hf_env_is_secret(const char *entry)
+{
+    return !strncmp(entry, "HF_TOKEN=", 9) || !strncmp(entry, "HUGGING_FACE_HUB_TOKEN=", 23);
+}
+
+char **hf_env_without_secrets(char *const *env)
+{
+    size_t n = 0;
+    while (env && env[n])
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!hf_env_is_secret(env[i]))
+            out[k++] = env[i];
+    out[k] = NULL;
+    return out;
+}

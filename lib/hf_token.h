@@ -10,6 +10,8 @@
 #ifndef HF_TOKEN_H
 #define HF_TOKEN_H
 
+#include <stdbool.h>
+
 #include "hf_error.h"
 
 /* *out is NULL when no token is configured (anonymous access); free with
@@ -17,6 +19,15 @@
 hf_code hf_token_find(char **out, hf_error *err);
 
 #define HF_TOKEN_PROTECTED_FILE "/etc/one/hfhub/token"
+
+/* True for an environment entry ("NAME=value") that carries a token
+ * (HF_TOKEN, HUGGING_FACE_HUB_TOKEN). */
+bool hf_env_is_secret(const char *entry);
+
+/* The entries of env that carry no token, for a child process (mke2fs, tar):
+ * a malloc'd, NULL-terminated array of pointers into env; free() it alone.
+ * NULL when out of memory. */
+char **hf_env_without_secrets(char *const *env);
 
 /* Reads a token from one file (first line, surrounding blanks removed). */
 hf_code hf_token_read_file(const char *path, char **out, hf_error *err);

@@ -172,6 +172,8 @@ int main(int argc, char **argv)
         status = hf_code_exit_status(err.code);
         goto out;
     }
+    if (client.cache.warning[0])
+        fprintf(stderr, "%s: warning: %s\n", PROG, client.cache.warning);
     tool_progress progress;
     tool_progress_init(&progress, PROG, !quiet);
     hf_catalog cat;

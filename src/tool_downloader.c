@@ -20,6 +20,7 @@
 #include "hf_rate.h"
 #include "hf_sizing.h"
 #include "hf_status.h"
+#include "hf_token.h"
 #include "hf_strlist.h"
 #include "hf_workdir.h"
 #include "one_datastore.h"
@@ -193,7 +194,10 @@ static int tar_to_stdout(const char *dir)
 {
     char *argv[] = {"tar", "--numeric-owner", "--owner=0", "--group=0", "-C", (char *)dir, "-cf", "-", ".", NULL};
     pid_t pid;
-    if (posix_spawnp(&pid, "tar", NULL, NULL, argv, environ))
+    char **clean = hf_env_without_secrets(environ); /* tar never sees the token */
+    int e = clean ? posix_spawnp(&pid, "tar", NULL, NULL, argv, clean) : ENOMEM;
+    free(clean);
+    if (e)
         return -1;
     int status;
     while (waitpid(pid, &status, 0) < 0)

@@ -184,6 +184,8 @@ int main(int argc, char **argv)
         status = fail(hf_code_exit_status(err.code), err.msg);
         goto out;
     }
+    if (client.cache.warning[0])
+        fprintf(stderr, "%s: warning: %s\n", PROG, client.cache.warning);
     hf_catalog cat;
     if (hf_catalog_build(&client.hub, &client.cache, &q, NULL, NULL, &cat, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
