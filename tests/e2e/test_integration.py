@@ -12,6 +12,7 @@ root), the driver message base64 on stdin, the image id as $1, reading back
 stdout. The market side runs the installed monitor as one_market.rb's
 do_action does (see market_monitor below)."""
 import base64
+import hashlib
 import os
 import pwd
 import shutil
@@ -255,6 +256,22 @@ def main():
          and os.stat(private).st_mode & 0o777 == 0o700,
          "fs/cp with a BRIDGE_LIST streams the image through DEST - into dd; the work stays in a private "
          "0700 directory, left empty", r.stderr[-600:])
+
+    # a file another user planted in the shared work area, at the name earlier versions used
+    if AS_ROOT:
+        planted = os.path.join(fe.env["HFHUB_WORK_DIR"],
+                               "hfhub-%s.qcow2" % hashlib.sha256(src.encode()).hexdigest()[:16])
+        with open(planted, "wb") as f:
+            f.write(b"QFI\xfb not the model")
+        r = fe.ds_action("fs", "cp", datastore_message("fs", "qcow2", base, src, ds_tmpl=bridge))
+        dst3 = (r.stdout.split() + [""])[0]
+        ok, files, _, _ = (image_contents(t, dst3) if r.returncode == 0 and os.path.isfile(dst3)
+                           else (False, {}, 0, ""))
+        files.pop(".hfhub/manifest.json", None)
+        t.ok(ok and files == want and open(planted, "rb").read() == b"QFI\xfb not the model",
+             "a file planted in the shared work area is neither streamed nor touched: the bridge gets the "
+             "verified model", r.stderr[-400:])
+        os.unlink(planted)
 
     # -- ceph/cp: always DEST -, then qcow2 -> raw and rbd import ----------------------------------------------
     r = fe.ds_action("ceph", "cp", datastore_message("ceph", "ceph", base, src, ds_tmpl=bridge + "<POOL_NAME>one"
