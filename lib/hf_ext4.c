@@ -349,17 +349,23 @@ void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t h
  * on) and SOURCE_DATE_EPOCH (1.47.1 on, where it wins over the former). */
 static char **env_with_time(int64_t t, char *buf, size_t cap)
 {
+    char **clean = hf_env_without_secrets(environ); /* mke2fs never sees the token */
+    if (!clean)
+        return NULL;
     size_t n = 0;
-    while (environ && environ[n])
+    while (clean[n])
         n++;
     char **env = calloc(n + 3, sizeof *env);
-    if (!env)
+    if (!env) {
+        free(clean);
         return NULL;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "E2FSPROGS_FAKE_TIME=", 20) &&
-            strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18) && !hf_env_is_secret(environ[i]))
-            env[k++] = environ[i];
+        if (strncmp(clean[i], "E2FSPROGS_FAKE_TIME=", 20) &&
+            strncmp(clean[i], "SOURCE_DATE_EPOCH=", 18))
+            env[k++] = clean[i];
+    free(clean);
     int len = snprintf(buf, cap, "E2FSPROGS_FAKE_TIME=%lld", (long long)t) + 1;
     env[k++] = buf;
     snprintf(buf + len, cap - (size_t)len, "SOURCE_DATE_EPOCH=%lld", (long long)t);

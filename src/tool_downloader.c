@@ -123,6 +123,25 @@ static void human(double bytes, char *out, size_t n)
     snprintf(out, n, i ? "%.1f %s" : "%.0f %s", bytes, u[i]);
 }
 
+/* Bytes done and total, rate and ETA as an operator reads them. */
+typedef struct {
+    char done[32], total[32], rate[32], eta[32];
+    int pct;
+} progress_text;
+
+static void describe(uint64_t done, uint64_t total, double rate, progress_text *t)
+{
+    human((double)done, t->done, sizeof t->done);
+    human((double)total, t->total, sizeof t->total);
+    human(rate, t->rate, sizeof t->rate);
+    snprintf(t->eta, sizeof t->eta, "--:--");
+    if (rate > 0 && total > done) {
+        long sec = (long)((double)(total - done) / rate);
+        snprintf(t->eta, sizeof t->eta, "%ld:%02ld:%02ld", sec / 3600, sec / 60 % 60, sec % 60);
+    }
+    t->pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+}
+
 static void on_progress(void *user, const hf_fetch_progress *p)
 {
     progress_state *s = user;
@@ -135,15 +154,10 @@ static void on_progress(void *user, const hf_fetch_progress *p)
     if (s->mode == PROGRESS_PLAIN && now - s->last < 5.0 && !last)
         return;
     s->last = now;
-    char done[32], total[32], rate[32], eta[32] = "--:--";
-    human((double)p->done_bytes, done, sizeof done);
-    human((double)p->total_bytes, total, sizeof total);
-    human(p->rate, rate, sizeof rate);
-    if (p->rate > 0 && p->total_bytes > p->done_bytes) {
-        long sec = (long)((double)(p->total_bytes - p->done_bytes) / p->rate);
-        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", sec / 3600, sec / 60 % 60, sec % 60);
-    }
-    int pct = p->total_bytes ? (int)(100.0 * (double)p->done_bytes / (double)p->total_bytes) : 100;
+    progress_text pt;
+    describe(p->done_bytes, p->total_bytes, p->rate, &pt);
+    const char *done = pt.done, *total = pt.total, *rate = pt.rate, *eta = pt.eta;
+    int pct = pt.pct;
     if (s->mode == PROGRESS_BAR) {
         char bar[31];
         int fill = pct * 30 / 100;
@@ -224,15 +238,10 @@ static int print_dir_status(const char *dir, int *shown)
     double now = (double)time(NULL);
     for (size_t i = 0; i < n; i++) {
         hf_status *st = &list[i];
-        char done[32], total[32], rate[32], eta[32] = "--:--";
-        human((double)st->done_bytes, done, sizeof done);
-        human((double)st->total_bytes, total, sizeof total);
-        human(st->rate, rate, sizeof rate);
-        if (st->rate > 0 && st->total_bytes > st->done_bytes) {
-            long sec = (long)((double)(st->total_bytes - st->done_bytes) / st->rate);
-            snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", sec / 3600, sec / 60 % 60, sec % 60);
-        }
-        int pct = st->total_bytes ? (int)(100.0 * (double)st->done_bytes / (double)st->total_bytes) : 0;
+        progress_text pt;
+        describe(st->done_bytes, st->total_bytes, st->rate, &pt);
+        const char *done = pt.done, *total = pt.total, *rate = pt.rate, *eta = pt.eta;
+        int pct = pt.pct;
         if (st->running)
             printf("%s -> %s: %s of %s (%d%%), %s/s, ETA %s, %d connections, %ld/%ld files, "
                    "pid %ld, updated %.0f s ago\n",
