@@ -733,6 +733,7 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
                       const hf_import_options *opt, hf_import_result *res, hf_error *err)
 {
     memset(res, 0, sizeof *res);
+    res->work_lock_fd = -1;
     struct stat st;
     if (opt->keep_in_work ? !opt->work_prefix : !dest)
         return hf_error_set(err, HF_ERR_USAGE, "internal error: an import without a destination");
@@ -791,7 +792,9 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
         goto out;
     if (opt->keep_in_work) {
         res->disk_bytes = p->format == HF_FORMAT_DIR ? p->stored_bytes : disk_usage(part);
-        goto out; /* the caller streams the part out, then discards the work */
+        res->work_lock_fd = lock_fd; /* held while the caller streams the part out */
+        lock_fd = -1;
+        goto out;
     }
     if (rename(part, dest)) {
         rc = hf_error_set(err, HF_ERR_IO, "cannot move %s to %s: %s", part, dest,
@@ -819,7 +822,15 @@ char *hf_import_result_path(const char *work_prefix)
     return path_with(work_prefix, ".hfhub-part");
 }
 
-hf_code hf_import_discard_work(const char *work_prefix, hf_error *err)
+void hf_import_release(hf_import_result *res)
+{
+    if (res && res->work_lock_fd >= 0) {
+        close(res->work_lock_fd);
+        res->work_lock_fd = -1;
+    }
+}
+
+hf_code hf_import_discard_work(const char *work_prefix, hf_import_result *res, hf_error *err)
 {
     static const char *const suffixes[] = {".hfhub-part", ".hfhub-journal", ".hfhub-meta",
                                            ".hfhub-lock"};
@@ -829,5 +840,6 @@ hf_code hf_import_discard_work(const char *work_prefix, hf_error *err)
         rc = path ? hf_remove_tree(path, err) : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         free(path);
     }
+    hf_import_release(res);
     return rc;
 }

@@ -63,6 +63,10 @@ typedef struct {
     hf_fetch_stats fetch;
     uint64_t disk_bytes;      /* what the result occupies on disk */
     bool resumed;
+    /* keep_in_work: the work's lock, still held so that no other import of
+     * the same model touches the result while the caller streams it; -1
+     * otherwise. hf_import_discard_work releases it. */
+    int work_lock_fd;
 } hf_import_result;
 
 /* Runs the plan into dest (a path that must not exist yet). */
@@ -73,7 +77,11 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *plan, const char *des
  * malloc'd; NULL when out of memory. */
 char *hf_import_result_path(const char *work_prefix);
 
-/* Removes an import's work files (part, journal, meta, lock) under prefix. */
-hf_code hf_import_discard_work(const char *work_prefix, hf_error *err);
+/* Removes an import's work files (part, journal, meta, lock) under prefix,
+ * then releases res's lock (res may be NULL). */
+hf_code hf_import_discard_work(const char *work_prefix, hf_import_result *res, hf_error *err);
+
+/* Releases res's lock without removing the work (the next run continues it). */
+void hf_import_release(hf_import_result *res);
 
 #endif

@@ -545,12 +545,13 @@ int main(int argc, char **argv)
         int r = !result ? -1 : plan.format == HF_FORMAT_DIR ? tar_to_stdout(result)
                                                              : copy_to_stdout(result);
         if (r) {
+            hf_import_release(&res);
             snprintf(msg, sizeof msg,
                      "cannot write the result to stdout; the verified work is kept in %s, and "
                      "the next run verifies it again and sends it",
                      work_dir);
             status = fail(1, msg);
-        } else if (hf_import_discard_work(work_prefix, &err)) {
+        } else if (hf_import_discard_work(work_prefix, &res, &err)) {
             /* the result went out: the work is not needed any more */
             fprintf(stderr, "%s: warning: %s\n", PROG, err.msg);
         }
