@@ -52,9 +52,9 @@ if [ -n "$missing" ]; then
     fi
     echo "install-deps: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -qq --no-install-recommends $missing
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 else
     echo "install-deps: everything for '${1:-test}' is present"
 fi
