@@ -317,6 +317,8 @@ def test_rpm(t, ver):
     trig = q("--triggers")
     t.ok(re.search(r"triggerin scriptlet \(using /bin/sh\) -- opennebula\n\S*package-hook apply", trig),
          "%triggerin -- opennebula applies again when OpenNebula is installed or upgraded", trig)
+    t.ok(re.search(r"triggerpostun scriptlet \(using /bin/sh\) -- opennebula\n\S*package-hook apply", trig),
+         "%triggerpostun -- opennebula runs the hook when OpenNebula is erased (drops orphaned backups)", trig)
     req = q("--requires").splitlines()
     req_names = names(req)
     t.ok({"libcurl", "jansson", "libxml2", "openssl-libs", "e2fsprogs-libs", "libcom_err", "qemu-img",
