@@ -136,6 +136,11 @@ def wired(s):
 
 
 def test_deb(t, ver, commit):
+    missing = [p for p in ("dpkg-buildpackage", "dh", "lintian") if not shutil.which(p)]
+    if missing:
+        print("ok # skip %s not installed (scripts/install-deps.sh test installs them): the .deb is not built"
+              % ", ".join(missing))
+        return None
     arch = run(["dpkg", "--print-architecture"]).stdout.strip()
     r = run(["make", "--no-print-directory", "deb"], cwd=ROOT)
     deb = os.path.join(ROOT, "build", "hfhub_%s_%s.deb" % (ver, arch))
