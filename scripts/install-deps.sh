@@ -3,26 +3,32 @@
 #   scripts/install-deps.sh runtime   what a front-end needs to RUN hfhub: the
 #                                     shared libraries, e2fsprogs, qemu-utils,
 #                                     tar. No compiler, no node, no test tools.
-#   scripts/install-deps.sh build     runtime + compiler and -dev packages
-#   scripts/install-deps.sh [test]    build + what the tests, fuzzing and the
-#                                     demo use (clang, python3, node, npm); the
+#   scripts/install-deps.sh build     runtime + compiler, -dev packages and
+#                                     help2man (`make install` builds the man pages)
+#   scripts/install-deps.sh package   build + Debian's packaging tools (debhelper,
+#                                     dpkg-dev), for `make deb`
+#   scripts/install-deps.sh [test]    package + what the tests, fuzzing, the
+#                                     package checks and the demo use (clang,
+#                                     python3, node, npm, lintian, rpm); the
 #                                     default, used by `make check` and `make demo`
 #   scripts/install-deps.sh --list SET  print the packages of SET, install nothing
 # Idempotent: packages already present are skipped; apt-get update runs only when needed.
 set -eu
 
 RUNTIME="libcurl4 libjansson4 libxml2 libssl3 libext2fs2 libcom-err2 e2fsprogs qemu-utils tar ca-certificates"
-BUILD="$RUNTIME build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxml2-dev libssl-dev libext2fs-dev"
-TEST="$BUILD clang libclang-rt-dev python3 nodejs npm"
+BUILD="$RUNTIME build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxml2-dev libssl-dev libext2fs-dev help2man"
+PACKAGE="$BUILD debhelper dpkg-dev"
+TEST="$PACKAGE clang libclang-rt-dev python3 nodejs npm lintian rpm"
 
 list=no
 if [ "${1:-}" = "--list" ]; then list=yes; shift; fi
 case "${1:-test}" in
 runtime) PACKAGES=$RUNTIME ;;
 build) PACKAGES=$BUILD ;;
+package) PACKAGES=$PACKAGE ;;
 test) PACKAGES=$TEST ;;
--h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-*) echo "install-deps: unknown set '$1' (runtime, build or test)" >&2; exit 2 ;;
+-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "install-deps: unknown set '$1' (runtime, build, package or test)" >&2; exit 2 ;;
 esac
 if [ "$list" = yes ]; then echo "$PACKAGES" | tr ' ' '\n'; exit 0; fi
 
@@ -46,9 +52,9 @@ if [ -n "$missing" ]; then
     fi
     echo "install-deps: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -qq --no-install-recommends $missing
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 else
     echo "install-deps: everything for '${1:-test}' is present"
 fi

@@ -11,6 +11,7 @@
 #include "hf_strlist.h"
 #include "one_app.h"
 #include "tool_common.h"
+#include "tool_version.h"
 
 static const char *const PROG = "hf_catalog";
 
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
             usage(stdout);
             goto out;
         case OPT_VERSION:
-            printf("hf_catalog (hfhub) %s\n", HFHUB_VERSION);
+            tool_print_version(PROG);
             goto out;
         default:
             status = fail_usage("unknown or incomplete option", argv[optind - 1]);

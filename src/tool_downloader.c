@@ -25,6 +25,7 @@
 #include "hf_workdir.h"
 #include "one_datastore.h"
 #include "one_driver_msg.h"
+#include "tool_version.h"
 
 extern char **environ;
 
@@ -34,9 +35,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "Usage: hfhub_downloader [OPTIONS] SOURCE DEST\n"
-"       hfhub_downloader --size-only [--format F] SOURCE\n"
-"       DRV_ACTION=... hfhub_downloader --remove-image\n"
-"       hfhub_downloader --status [DIR...]\n"
+"   or: hfhub_downloader --size-only [--format F] SOURCE\n"
+"   or: DRV_ACTION=... hfhub_downloader --remove-image\n"
+"   or: hfhub_downloader --status [DIR...]\n"
 "Import a Hugging Face repository as a qcow2 disk image (an ext4 filesystem)\n"
 "or as a directory, verified, resumable, without root.\n"
 "\n"
@@ -390,7 +391,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case OPT_VERSION:
-            printf("hfhub_downloader (hfhub) %s\n", HFHUB_VERSION);
+            tool_print_version(PROG);
             return 0;
         default:
             snprintf(msg, sizeof msg, "unknown or incomplete option '%.100s'; try --help",

@@ -18,6 +18,7 @@
 #include "one_app.h"
 #include "one_driver_msg.h"
 #include "tool_common.h"
+#include "tool_version.h"
 
 static const char *const PROG = "hfhub monitor";
 
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "Usage: monitor <BASE64_DRIVER_MESSAGE> [<MARKET_ID>]\n"
+"   or: monitor --help | --version\n"
 "OpenNebula market driver action: prints the marketplace's apps as\n"
 "APP=\"<base64 app template>\" lines. oned's market MAD calls it; to test it\n"
 "by hand, see the operator guide.\n"
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "--version")) {
-        printf("hfhub monitor %s\n", HFHUB_VERSION);
+        tool_print_version("hfhub_monitor");
         return 0;
     }
     if (argc < 2 || argc > 3) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/install-deps.sh: what a production front-end gets (runtime) holds
-no compiler, no -dev package, no node and no test tool; the build and test
-sets add those on top of it, and an unknown set is refused."""
+no compiler, no -dev package, no node, no packaging and no test tool; the
+build, package and test sets add those on top of it, and an unknown set is
+refused."""
 import os
 import subprocess
 import sys
@@ -22,16 +23,23 @@ def main():
     rc, runtime = packages("runtime")
     rc2, build = packages("build")
     rc3, test = packages("test")
+    rc4, package = packages("package")
     t.ok(rc == 0 and {"e2fsprogs", "qemu-utils", "libcurl4", "libjansson4", "libxml2", "libext2fs2"} <= runtime,
          "runtime: the libraries and tools hfhub runs with", sorted(runtime))
     bad = [p for p in runtime if p.endswith("-dev") or p in ("build-essential", "gcc", "clang", "nodejs", "npm",
-                                                              "python3", "pkg-config", "libclang-rt-dev")]
-    t.ok(not bad, "runtime: no compiler, -dev package, node or test tool for a production front-end", bad)
+                                                              "python3", "pkg-config", "libclang-rt-dev", "help2man",
+                                                              "debhelper", "dpkg-dev", "lintian", "rpm", "fakeroot")]
+    t.ok(not bad, "runtime: no compiler, -dev package, node, packaging or test tool for a production front-end", bad)
     t.ok(rc2 == 0 and runtime < build and "build-essential" in build and "nodejs" not in build,
          "build: runtime plus the compiler and -dev packages, no node")
-    t.ok(rc3 == 0 and build < test and {"clang", "nodejs", "python3"} <= test, "test: build plus the test tools")
+    t.ok("help2man" in build, "build: help2man, which `make install` needs for the man pages")
+    t.ok(rc4 == 0 and build < package and {"debhelper", "dpkg-dev"} <= package
+         and not package & {"nodejs", "clang", "lintian"},
+         "package: build plus Debian's packaging tools (make deb), no test tools", sorted(package - build))
+    t.ok(rc3 == 0 and package < test and {"clang", "nodejs", "python3", "lintian", "rpm"} <= test,
+         "test: package plus the test tools, lintian and rpm (the package checks)")
     p = subprocess.run([SCRIPT, "bogus"], capture_output=True, text=True)
-    t.ok(p.returncode == 2 and "runtime, build or test" in p.stderr, "an unknown set is refused", p.stderr)
+    t.ok(p.returncode == 2 and "runtime, build, package or test" in p.stderr, "an unknown set is refused", p.stderr)
     t.done()
 
 

@@ -3,7 +3,7 @@
 
 Two listeners: the Hub (API, /resolve, /api/resolve-cache, /_emulator control routes) and a
 "CDN" that serves LFS bytes from signed URLs, as huggingface.co does. Behaviour follows
-/work/shared/notes/hub-api.md; knobs (latency, page sizes, quotas, bandwidth) and faults can be
+shared/notes/hub-api.md (beside the repository); knobs (latency, page sizes, quotas, bandwidth) and faults can be
 changed at run time through /_emulator/config. Standard library only.
 """
 
