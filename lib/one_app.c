@@ -62,7 +62,8 @@ static char *name_compose(const char *model_id, const char *base, const char *su
     char name[NAME_MAX_LEN + 1];
     size_t blen = strlen(base), slen = strlen(suffix);
     if (!hashed && blen + slen <= NAME_MAX_LEN) {
-        snprintf(name, sizeof name, "%s%s", base, suffix);
+        memcpy(name, base, blen); /* fits: checked above */
+        memcpy(name + blen, suffix, slen + 1);
     } else {
         char hex[65];
         hex_digest(EVP_sha256(), model_id, strlen(model_id), hex, sizeof hex);
