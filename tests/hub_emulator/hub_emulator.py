@@ -912,7 +912,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "error":
             # a hostile Hub: X-Error-Message and the JSON body carry the message as given,
             # control characters included (only CR and LF are left out of the header)
-            h = [("X-Error-Message", fault.message.replace("\r", " ").replace("\n", " "))]
+            h = [] if fault.json_only else [("X-Error-Message", fault.message.replace("\r", " ").replace("\n", " "))]
             if fault.error_code:
                 h.append(("X-Error-Code", str(fault.error_code)))
             return json_response(fault.status, {"error": fault.message}, h)
@@ -953,7 +953,7 @@ class Handler(BaseHTTPRequestHandler):
             extra = b"\0" * fault.extra_bytes
             cr = resp.header("Content-Range")
             m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", cr or "")
-            if m:
+            if m and not fault.keep_range:
                 resp.set_header("Content-Range", "bytes %s-%d/%d" % (m.group(1), int(m.group(2)) + len(extra),
                                                                      int(m.group(3)) + len(extra)))
         head = ["HTTP/1.1 %d %s" % (resp.status, self.responses.get(resp.status, ("Unknown",))[0])]

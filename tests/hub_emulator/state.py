@@ -60,6 +60,8 @@ class Fault:
         self.message = str(spec.get("message", "injected by the emulator"))
         self.find = str(spec.get("find", ""))
         self.replace = str(spec.get("replace", ""))
+        self.json_only = bool(spec.get("json_only", False))    # error: no X-Error-Message header
+        self.keep_range = bool(spec.get("keep_range", False))  # oversize: Content-Range as it was
         if self.kind == "redirect" and not self.location:
             raise ConfigError("a redirect fault needs a location")
         if self.kind == "rewrite" and not self.find:
@@ -87,8 +89,8 @@ class Fault:
                 d[k] = getattr(self, k)
         if self.kind == "stall":
             d["stall_s"] = self.stall_s
-        extra = {"redirect": ("location",), "error": ("status", "error_code", "message"),
-                 "rewrite": ("find", "replace"), "oversize": ("extra_bytes",), "trickle": ("trickle_s",)}
+        extra = {"redirect": ("location",), "error": ("status", "error_code", "message", "json_only"),
+                 "rewrite": ("find", "replace"), "oversize": ("extra_bytes", "keep_range"), "trickle": ("trickle_s",)}
         for k in extra.get(self.kind, ()):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
