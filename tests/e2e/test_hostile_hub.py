@@ -122,6 +122,12 @@ def main():
     rc, err = stderr_of("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("evil")])
     t.ok(rc == 1 and escaped(err), "hfhub_downloader: X-Error-Message with ESC, BEL, DEL and a C1 CSI reaches "
          "stderr escaped", repr(err[-400:]))
+    # a file name with a C1 CSI (the path checks refuse C0 and DEL, not U+009B): named in an error
+    emu.faults({"route": "tree", "kind": "rewrite", "find": '"config.json"', "replace": '"conf\\u009b[31mig.json"',
+                "count": 10})
+    rc, err = stderr_of("hfhub_downloader", ["hf://%s?format=dir" % QWEN, dest("evil-name")])
+    t.ok(rc == 1 and b"conf\\xc2\\x9b[31mig.json" in err and b"\x9b" not in err,
+         "hfhub_downloader: a file name from the tree with a C1 CSI reaches stderr escaped", repr(err[-400:]))
     emu.faults({"route": "list_models", "kind": "error", "status": 400, "message": evil, "count": 100})
     rc, err = stderr_of("hf_catalog", ["--org", "ONEnextgen", "--quiet"])
     t.ok(rc != 0 and escaped(err), "hf_catalog: the same X-Error-Message reaches stderr escaped", repr(err[-400:]))
