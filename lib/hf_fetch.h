@@ -83,7 +83,8 @@ typedef struct {
      * paused by the rate cap not counted) is replaced; defaults 1024 B/s, 30 s */
     uint64_t low_speed_limit;
     double low_speed_time;
-    int max_failures;            /* attempts in a row without progress on one file, default 8 */
+    int max_failures;            /* attempts in a row without progress on one file before the
+                                  * one that gives up, default 8 */
     long retry_base_ms;          /* default 1000 */
     uint64_t max_rate;           /* bytes/s over all connections together; 0: no cap */
     const char *journal_path;    /* NULL: no resume */

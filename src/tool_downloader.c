@@ -77,7 +77,7 @@ static void usage(FILE *f)
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
 "default 20), HFHUB_LOW_SPEED_LIMIT and HFHUB_LOW_SPEED_TIME (a connection\n"
 "that receives less than LIMIT bytes/s over TIME seconds is replaced; a file\n"
-"whose connections keep crawling or stalling fails after 8 in a row; LIMIT in\n"
+"whose connections keep crawling or stalling fails after 9 in a row; LIMIT in\n"
 "--limit's syntax, default 1k; TIME in seconds, default 30),\n"
 "HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
 "HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600),\n"
