@@ -238,7 +238,7 @@ def main():
         kept = int(m.group(1)) if m else 0
         lost = received - kept
         t.ok(r.rc == 0 and got.get(shard1["path"], (0, ""))[1] == shard1["sha256"]
-             and received > conns * MIB and kept > 0 and lost <= conns * MIB + MIB // 2,
+             and received > conns * MIB and kept > 0 and lost <= (conns + 1) * MIB,
              "kill -9 after %.1f MB received on %d connection(s): the rerun kept %.1f MB and fetched %.2f MB of "
              "it again (at most about 1 MiB per connection), verifying every byte"
              % (received / 1e6, conns, kept / 1e6, lost / 1e6),
