@@ -1,5 +1,6 @@
 /* Error reporting helpers (see hf_error.h). */
 #include "hf_error.h"
+#include "hf_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@ hf_code hf_error_set(hf_error *err, hf_code code, const char *fmt, ...)
         err->code = code;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* messages quote the server's words and names: terminal-safe */
+        hf_text_escape_inplace(err->msg, sizeof err->msg);
     }
     return code;
 }
@@ -36,6 +39,7 @@ hf_code hf_error_prefix(hf_error *err, const char *fmt, ...)
         rest = sizeof err->msg - 1 - n;
     memcpy(err->msg + n, old, rest);
     err->msg[n + rest] = '\0';
+    hf_text_escape_inplace(err->msg, sizeof err->msg);
     return err->code;
 }
 

@@ -1,6 +1,9 @@
 /* Error reporting for the hfhub library: every call that can fail returns an
  * hf_code and fills an hf_error with a sentence an operator can act on.
- * The library never prints and never exits; programs decide what to show. */
+ * The library never prints and never exits; programs decide what to show.
+ * Messages are terminal-safe: hf_error_set and hf_error_prefix escape every
+ * control character and invalid UTF-8 byte (hf_text.h), since they quote the
+ * server's words and names. */
 #ifndef HF_ERROR_H
 #define HF_ERROR_H
 

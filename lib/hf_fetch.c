@@ -63,10 +63,10 @@ typedef struct {
     size_t n_todo, cap_todo;
     uint64_t todo_left;     /* bytes in todo */
     size_t rank;            /* position in the scheduling order */
-    uint64_t *chunk_bytes;  /* bytes stored per journal chunk */
-    size_t n_chunks;
+    span *have;             /* on disk from an earlier run (journal replay) */
+    size_t n_have, cap_have;
     char *url;              /* where the bytes come from once redirected (CDN) */
-    int failures, paced, stalls, reresolves, mismatches;
+    int failures, paced, reresolves, mismatches;
     double not_before;
     int active;
     bool verified;
@@ -81,8 +81,16 @@ typedef struct {
     struct curl_slist *hdrs;
     file_state *fs;
     char *url;
-    uint64_t pos, stop_at, end;   /* requested [pos0, end); we stop at stop_at */
+    uint64_t start, pos, stop_at, end;   /* requested [start, end); we stop at stop_at */
+    uint64_t jpos;        /* [start, jpos) is in the journal */
     double last_byte;
+    /* the low-speed window: position at its start, seconds not paused in it */
+    uint64_t win_pos;
+    double win_time, tick;
+    /* the server's size of the file when it is not the file list's (0: same) */
+    uint64_t lie_size;
+    bool lie_at_least;    /* lie_size is a lower bound (more bytes than expected arrived) */
+    bool lied;
     bool checked, stopped, overrun, via_cdn;
     long status;
     size_t discarded;
@@ -176,11 +184,14 @@ static void journal_line(fetch *c, const char *fmt, ...)
     }
 }
 
-static uint64_t chunk_len(const fetch *c, const file_state *fs, size_t k)
+/* Records that [jpos, pos) of x's file is written: at most a grain of what a
+ * transfer wrote is missing from the journal at any moment. */
+static void journal_written(fetch *c, xfer *x)
 {
-    uint64_t start = (uint64_t)k * c->opt->chunk_size;
-    uint64_t end = start + c->opt->chunk_size;
-    return (end > fs->f->size ? fs->f->size : end) - start;
+    if (x->pos > x->jpos)
+        journal_line(c, "W %zu %llu %llu\n", x->fs->index, (unsigned long long)x->jpos,
+                     (unsigned long long)(x->pos - x->jpos));
+    x->jpos = x->pos;
 }
 
 /* ---- ranges ------------------------------------------------------------------ */
@@ -426,22 +437,6 @@ static bool pending_disk(file_state *fs, uint64_t off, uint64_t len)
     return pending_insert(fs, fs->n_pending, (segment){off, len, NULL, 0});
 }
 
-/* Journal chunks that are now complete. */
-static void account(fetch *c, file_state *fs, uint64_t off, uint64_t len)
-{
-    uint64_t cs = c->opt->chunk_size;
-    while (len) {
-        size_t k = (size_t)(off / cs);
-        uint64_t in_chunk = (k + 1) * cs - off;
-        uint64_t n = len < in_chunk ? len : in_chunk;
-        fs->chunk_bytes[k] += n;
-        if (fs->chunk_bytes[k] == chunk_len(c, fs, k))
-            journal_line(c, "C %zu %zu\n", fs->index, k);
-        off += n;
-        len -= n;
-    }
-}
-
 /* Forgets everything about a file and fetches it again from scratch. */
 static void restart_file(fetch *c, file_state *fs)
 {
@@ -449,8 +444,6 @@ static void restart_file(fetch *c, file_state *fs)
     c->todo_left -= fs->todo_left;
     fs->todo_left = 0;
     fs->n_todo = 0;
-    for (size_t k = 0; k < fs->n_chunks; k++)
-        fs->chunk_bytes[k] = 0;
     c->done_bytes -= fs->f->size;
     journal_line(c, "R %zu\n", fs->index);
     free(fs->url);
@@ -502,11 +495,27 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 static bool check_response(xfer *x)
 {
+    uint64_t size = x->fs->f->size;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-    if (x->status == 206)
-        return x->have_cr && x->cr_start == x->pos && x->cr_total == x->fs->f->size;
-    /* a server that ignores Range may still send the whole file */
-    return x->status == 200 && x->pos == 0 && x->end == x->fs->f->size;
+    if (x->status == 206) {
+        if (x->have_cr && x->cr_total != size) {
+            x->lied = true; /* another size than the file list's */
+            x->lie_size = x->cr_total;
+            return false;
+        }
+        return x->have_cr && x->cr_start == x->pos;
+    }
+    if (x->status != 200)
+        return false;
+    /* a server that ignores Range sends the whole file: its length is the file's */
+    curl_off_t len = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    if (len >= 0 && (uint64_t)len != size) {
+        x->lied = true;
+        x->lie_size = (uint64_t)len;
+        return false;
+    }
+    return x->pos == 0 && x->end == size;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -561,8 +570,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             out_of_memory(c);
             return 0;
         }
-        account(c, fs, x->pos, take);
         x->pos += take;
+        if (x->pos - x->jpos >= c->opt->journal_grain)
+            journal_written(c, x);
         c->done_bytes += take;
         c->win_bytes += take;
         c->stats->downloaded_bytes += take;
@@ -571,10 +581,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             drain(c, fs);
     }
     if (take < n) {
-        if (x->stop_at < x->end)
+        if (x->stop_at < x->end) {
             x->stopped = true; /* the rest was handed to another transfer */
-        else
-            x->overrun = true; /* more bytes than asked for */
+        } else if (x->end == x->fs->f->size) {
+            /* bytes past the end of the file: the server's file is longer */
+            x->lied = true;
+            x->lie_at_least = true;
+            x->lie_size = x->pos + (n - take);
+        } else {
+            /* all of its range arrived, then more than asked for: the rest
+             * is not ours (every byte is verified by the file's hash) */
+            x->stopped = true;
+        }
         return 0;
     }
     return n;
@@ -587,6 +605,7 @@ static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
         return false;
     x->c = c;
     x->fs = fs;
+    x->start = x->jpos = x->win_pos = start;
     x->pos = start;
     x->stop_at = x->end = end;
     x->linked_size = -1;
@@ -629,7 +648,7 @@ static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->easy = e;
-    x->last_byte = hf_http_now();
+    x->last_byte = x->tick = hf_http_now();
     curl_multi_add_handle(c->multi, e);
     c->active[c->n_active++] = x;
     fs->active++;
@@ -641,6 +660,7 @@ static bool start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
 
 static void free_xfer(fetch *c, xfer *x)
 {
+    journal_written(c, x); /* what it wrote, whatever ends it */
     for (int i = 0; i < c->n_active; i++)
         if (c->active[i] == x) {
             c->active[i] = c->active[--c->n_active];
@@ -825,16 +845,28 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
         drain(c, fs);
         return;
     }
+    if (x->lied) {
+        /* the file list and the server disagree about the file: no retry
+         * can make the bytes match the file list's hash */
+        hf_error e;
+        hf_error_set(&e, HF_ERR_PROTOCOL,
+                     "%s: %s has %llu bytes in the file list at commit %.12s, but the server "
+                     "sends %s%llu bytes (HTTP %ld from %s); the Hub and its storage disagree "
+                     "about the file, nothing was installed",
+                     c->opt->repo_id, fs->f->path, (unsigned long long)fs->f->size,
+                     c->opt->commit, x->lie_at_least ? "at least " : "",
+                     (unsigned long long)x->lie_size, s, x->via_cdn ? "the CDN" : "the Hub");
+        fail(c, &e);
+        give_back(c, x);
+        free_xfer(c, x);
+        return;
+    }
     if (cc == CURLE_OK && s >= 300 && s < 400 && x->location) {
         /* the Hub points at the bytes: the CDN for LFS files, resolve-cache
          * for small ones. The next request goes there, with the token only
          * if it stays on the Hub's origin. */
-        CURLU *u = curl_url();
-        char *next = NULL;
-        if (u && curl_url_set(u, CURLUPART_URL, x->url, 0) == CURLUE_OK &&
-            curl_url_set(u, CURLUPART_URL, x->location, 0) == CURLUE_OK)
-            curl_url_get(u, CURLUPART_URL, &next, 0);
-        curl_url_cleanup(u);
+        hf_error why;
+        char *next = hf_http_redirect_url(x->url, x->location, &why);
         if (x->linked_size >= 0 && (uint64_t)x->linked_size != fs->f->size) {
             hf_error e;
             hf_error_set(&e, HF_ERR_PROTOCOL,
@@ -842,16 +874,23 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
                          c->opt->repo_id, fs->f->path, x->linked_size,
                          (unsigned long long)fs->f->size);
             fail(c, &e);
-        } else if (!next || ++fs->reresolves > 20) {
+        } else if (!next) {
+            /* file://, ftp://, gopher://...: never followed, and no retry
+             * would change the answer */
+            hf_error_prefix(&why, "%s: %s: the %s answered with ", c->opt->repo_id, fs->f->path,
+                            x->via_cdn ? "CDN" : "Hub");
+            fail(c, &why);
+        } else if (++fs->reresolves > 20) {
             hf_error e;
-            hf_error_set(&e, HF_ERR_PROTOCOL, "%s: too many or invalid redirects for %s",
-                         c->opt->repo_id, fs->f->path);
+            hf_error_set(&e, HF_ERR_PROTOCOL, "%s: too many redirects for %s", c->opt->repo_id,
+                         fs->f->path);
             fail(c, &e);
         } else {
             free(fs->url);
-            fs->url = strdup(next);
+            fs->url = next;
+            next = NULL;
         }
-        curl_free(next);
+        free(next);
         give_back(c, x);
         free_xfer(c, x);
         return;
@@ -878,8 +917,12 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
         return;
     }
     /* Anything else is worth another try: a dropped or truncated transfer,
-     * 408/429/5xx, a wrong range. */
-    double delay = (double)c->opt->retry_base_ms / 1000.0 * (double)(1 << (fs->failures < 4 ? fs->failures : 4));
+     * 408/429/5xx, a wrong range. An attempt that moved the file forward is
+     * not a failure: a link that drops every connection after a while still
+     * gets the file, one piece at a time. */
+    bool progressed = x->pos > x->start;
+    double delay = (double)c->opt->retry_base_ms / 1000.0 *
+                   (double)(progressed ? 1 : 1 << (fs->failures < 4 ? fs->failures : 4));
     if (s == 429 && x->rl_remaining == 0 && x->rl_reset >= 0)
         delay = x->rl_reset + 1;
     else if (x->retry_after >= 0)
@@ -895,10 +938,12 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
     /* A 429 that says how long to wait is the server pacing us, not a
      * failure; it still has a (larger) bound. */
     bool paced = s == 429 && (x->retry_after >= 0 || x->rl_reset >= 0);
-    if (paced ? ++fs->paced > 10 * c->opt->max_failures : ++fs->failures > c->opt->max_failures) {
+    if (paced ? ++fs->paced > 10 * c->opt->max_failures
+              : !progressed && ++fs->failures > c->opt->max_failures) {
         hf_error e;
         if (cc != CURLE_OK && !x->overrun)
-            hf_error_set(&e, HF_ERR_NETWORK, "%s: giving up on %s after %d attempts: %s",
+            hf_error_set(&e, HF_ERR_NETWORK,
+                         "%s: giving up on %s after %d attempts in a row without progress: %s",
                          c->opt->repo_id, fs->f->path, fs->failures, curl_easy_strerror(cc));
         else if (x->overrun)
             hf_error_set(&e, HF_ERR_PROTOCOL,
@@ -918,6 +963,25 @@ static void finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
 
 /* ---- set-up ----------------------------------------------------------------- */
 
+static bool have_add(file_state *fs, uint64_t a, uint64_t b)
+{
+    if (fs->n_have == fs->cap_have) {
+        size_t cap = fs->cap_have ? fs->cap_have * 2 : 8;
+        span *v = realloc(fs->have, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->have = v;
+        fs->cap_have = cap;
+    }
+    fs->have[fs->n_have++] = (span){a, b};
+    return true;
+}
+
+/* The journal: a header with the key, then one line per event, each
+ * written with one write(2) after the bytes it describes are in the sink:
+ *   W <file> <offset> <length>   these bytes are written
+ *   V <file> <sha256>            the file was verified
+ *   R <file>                     the file is fetched again from scratch */
 static hf_code replay_journal(fetch *c, hf_error *err)
 {
     const hf_fetch_options *o = c->opt;
@@ -929,33 +993,37 @@ static hf_code replay_journal(fetch *c, hf_error *err)
     if (!f)
         return hf_error_set(err, HF_ERR_IO, "cannot read the resume journal");
     char line[256], header[256];
-    snprintf(header, sizeof header, "hfhub-journal 1 %s\n", o->journal_key ? o->journal_key : "");
+    snprintf(header, sizeof header, "hfhub-journal 2 %s\n", o->journal_key ? o->journal_key : "");
     bool valid = fgets(line, sizeof line, f) && !strcmp(line, header);
-    while (valid && fgets(line, sizeof line, f)) {
+    hf_code rc = HF_OK;
+    while (valid && !rc && fgets(line, sizeof line, f)) {
         size_t len = strlen(line);
         if (!len || line[len - 1] != '\n')
             break; /* torn last line */
-        size_t i, k;
+        size_t i;
+        unsigned long long off, n;
         char sha[80];
-        if (sscanf(line, "C %zu %zu", &i, &k) == 2 && i < c->n && k < c->files[i].n_chunks) {
-            c->files[i].chunk_bytes[k] = chunk_len(c, &c->files[i], k);
+        if (sscanf(line, "W %zu %llu %llu", &i, &off, &n) == 3 && i < c->n && n > 0 &&
+            off <= c->files[i].f->size && n <= c->files[i].f->size - off) {
+            if (!have_add(&c->files[i], off, off + n))
+                rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         } else if (sscanf(line, "V %zu %64s", &i, sha) == 2 && i < c->n && strlen(sha) == 64) {
             /* verified by an earlier run: every byte is on disk, and is
              * hashed again from there before the result is used, so that
              * nothing left in a work area is trusted unverified */
-            for (k = 0; k < c->files[i].n_chunks; k++)
-                c->files[i].chunk_bytes[k] = chunk_len(c, &c->files[i], k);
+            c->files[i].n_have = 0;
+            if (!have_add(&c->files[i], 0, c->files[i].f->size))
+                rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         } else if (sscanf(line, "R %zu", &i) == 1 && i < c->n) {
-            c->files[i].verified = false;
-            memset(c->files[i].chunk_bytes, 0, c->files[i].n_chunks * sizeof(uint64_t));
+            c->files[i].n_have = 0;
         }
     }
     fclose(f);
+    if (rc)
+        return rc;
     if (!valid) {
-        for (size_t i = 0; i < c->n; i++) {
-            c->files[i].verified = false;
-            memset(c->files[i].chunk_bytes, 0, c->files[i].n_chunks * sizeof(uint64_t));
-        }
+        for (size_t i = 0; i < c->n; i++)
+            c->files[i].n_have = 0;
         if (ftruncate(c->journal_fd, 0) || write(c->journal_fd, header, strlen(header)) < 0)
             return hf_error_set(err, HF_ERR_IO, "cannot write the resume journal %s: %s",
                                 o->journal_path, strerror(errno));
@@ -963,29 +1031,37 @@ static hf_code replay_journal(fetch *c, hf_error *err)
     return HF_OK;
 }
 
+static int cmp_span(const void *a, const void *b)
+{
+    uint64_t x = ((const span *)a)->start, y = ((const span *)b)->start;
+    return x < y ? -1 : x > y;
+}
+
 /* From the journal's state: what is left to fetch, and what to hash from disk. */
 static hf_code plan_file(fetch *c, file_state *fs)
 {
-    if (fs->verified) {
-        fs->hash_pos = fs->f->size;
-        c->done_bytes += fs->f->size;
-        fs->resumed = fs->f->size;
-        c->files_done++;
-        return HF_OK;
+    if (fs->n_have)
+        qsort(fs->have, fs->n_have, sizeof *fs->have, cmp_span);
+    uint64_t pos = 0;
+    for (size_t k = 0; k < fs->n_have; k++) {
+        uint64_t a = fs->have[k].start, b = fs->have[k].end;
+        if (b <= pos)
+            continue;
+        if (a < pos)
+            a = pos;
+        if (a > pos && !todo_add(c, fs, pos, a))
+            return HF_ERR_NOMEM;
+        /* on disk from an earlier run: hash it when the hash gets there */
+        if (!pending_disk(fs, a, b - a))
+            return HF_ERR_NOMEM;
+        fs->resumed += b - a;
+        pos = b;
     }
-    for (size_t k = 0; k < fs->n_chunks; k++) {
-        uint64_t a = (uint64_t)k * c->opt->chunk_size, b = a + chunk_len(c, fs, k);
-        if (fs->chunk_bytes[k] == b - a) {
-            /* on disk from an earlier run: hash it when the hash gets there */
-            if (!pending_disk(fs, a, b - a))
-                return HF_ERR_NOMEM;
-            fs->resumed += b - a;
-        } else {
-            fs->chunk_bytes[k] = 0;
-            if (!todo_add(c, fs, a, b))
-                return HF_ERR_NOMEM;
-        }
-    }
+    if (!todo_add(c, fs, pos, fs->f->size))
+        return HF_ERR_NOMEM;
+    free(fs->have);
+    fs->have = NULL;
+    fs->n_have = fs->cap_have = 0;
     c->done_bytes += fs->resumed;
     return HF_OK;
 }
@@ -1107,10 +1183,12 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     hf_fetch_options o = *opt_in;
     SET_DEFAULT(max_connections, 16);
     SET_DEFAULT(initial_connections, 4);
-    SET_DEFAULT(chunk_size, (uint64_t)8 << 20);
+    SET_DEFAULT(journal_grain, (uint64_t)1 << 20);
     SET_DEFAULT(span_max, (uint64_t)64 << 20);
     SET_DEFAULT(ram_budget, (size_t)32 << 20);
     SET_DEFAULT(stall_timeout, 20.0);
+    SET_DEFAULT(low_speed_limit, 1024);
+    SET_DEFAULT(low_speed_time, 30.0);
     SET_DEFAULT(max_failures, 8);
     SET_DEFAULT(retry_base_ms, 1000);
     if (o.max_rate) {
@@ -1150,11 +1228,9 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         file_state *fs = &c.files[i];
         fs->f = &files[i];
         fs->index = i;
-        fs->n_chunks = (size_t)((files[i].size + o.chunk_size - 1) / o.chunk_size);
-        fs->chunk_bytes = calloc(fs->n_chunks ? fs->n_chunks : 1, sizeof *fs->chunk_bytes);
         c.order[i] = i;
         c.total_bytes += files[i].size;
-        if (!fs->chunk_bytes || !hash_start(fs)) {
+        if (!hash_start(fs)) {
             rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
             goto out;
         }
@@ -1209,22 +1285,54 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         now = hf_http_now();
         for (int i = 0; i < c.n_active; i++) {
             xfer *x = c.active[i];
-            if (x->paused)
+            double dt = now - x->tick;
+            x->tick = now;
+            if (x->paused) {
                 x->last_byte = now; /* waiting for the rate cap, not for the server */
-            else if (now - x->last_byte > o.stall_timeout) {
-                /* no byte for too long: replace the connection */
-                stats->stalls++;
-                throttle(&c);
-                if (++x->fs->stalls > 50) {
-                    hf_error e;
-                    hf_error_set(&e, HF_ERR_NETWORK, "%s: %s keeps stalling; giving up",
-                                 o.repo_id, x->fs->f->path);
-                    fail(&c, &e);
-                }
-                give_back(&c, x);
-                free_xfer(&c, x);
-                i--;
+                continue;
             }
+            x->win_time += dt;
+            char why[200] = "";
+            if (now - x->last_byte > o.stall_timeout) {
+                snprintf(why, sizeof why, "no byte for %.0f s (HFHUB_STALL_TIMEOUT)",
+                         o.stall_timeout);
+            } else if (x->win_time >= o.low_speed_time) {
+                /* the low-speed rule: enough bytes in the window, or all that
+                 * was left of its range */
+                uint64_t moved = x->pos - x->win_pos, rest = x->stop_at - x->win_pos;
+                uint64_t need = (uint64_t)((double)o.low_speed_limit * o.low_speed_time);
+                if (moved < (need < rest ? need : rest))
+                    snprintf(why, sizeof why,
+                             "%llu bytes in %.0f s, below the low-speed limit of %llu bytes/s "
+                             "(HFHUB_LOW_SPEED_LIMIT, HFHUB_LOW_SPEED_TIME)",
+                             (unsigned long long)moved, x->win_time,
+                             (unsigned long long)o.low_speed_limit);
+                x->win_pos = x->pos;
+                x->win_time = 0;
+            }
+            if (!why[0])
+                continue;
+            /* stalled or crawling: replace the connection. Unless it
+             * moved at least a window's worth of bytes before, the attempt
+             * counts towards giving up on the file, even if a few bytes
+             * trickled in: a file that never moves fails in bounded time. */
+            stats->stalls++;
+            throttle(&c);
+            file_state *fs = x->fs;
+            fs->not_before = now + (double)o.retry_base_ms / 1000.0;
+            uint64_t window = (uint64_t)((double)o.low_speed_limit * o.low_speed_time);
+            if (x->pos - x->start < window && ++fs->failures > o.max_failures) {
+                hf_error e;
+                hf_error_set(&e, HF_ERR_NETWORK,
+                             "%s: giving up on %s after %d attempts in a row without progress; "
+                             "the last one received %s. The server or the network is too slow; "
+                             "run the same command again later to continue",
+                             o.repo_id, fs->f->path, fs->failures, why);
+                fail(&c, &e);
+            }
+            give_back(&c, x);
+            free_xfer(&c, x);
+            i--;
         }
         adapt(&c, now, c.todo_left > 0);
         report(&c, now, false);
@@ -1253,7 +1361,7 @@ out:
         free_pending(&c, &c.files[i]);
         free(c.files[i].pending);
         free(c.files[i].todo);
-        free(c.files[i].chunk_bytes);
+        free(c.files[i].have);
         free(c.files[i].url);
         EVP_MD_CTX_free(c.files[i].sha256);
         EVP_MD_CTX_free(c.files[i].sha1);

@@ -5,14 +5,22 @@
  * blob sha1 of the others, and every file's size.
  *
  * Robustness, as users of other downloaders asked for it:
- * - resume: completed chunks are appended to a journal as they land, so a
- *   run killed at any moment continues where it stopped, re-fetching only
- *   the ranges that were in flight;
+ * - resume: the byte ranges written are appended to a journal as they land
+ *   (every journal_grain bytes of each transfer, and when it ends), so a run
+ *   killed at any moment continues where it stopped, re-fetching at most a
+ *   grain per connection;
  * - redirects to the CDN are followed without the token; an expired signed
- *   URL (403 from the CDN) is resolved again;
+ *   URL (403 from the CDN) is resolved again; a redirect to anything but
+ *   http(s) fails at once, naming the scheme;
  * - 429 and 5xx are retried with backoff honouring RateLimit/Retry-After and
- *   lower the concurrency; a connection that stalls is replaced; the tail of
- *   a download is split across idle connections (no slow last percent);
+ *   lower the concurrency; a connection that stalls, or crawls below the
+ *   low-speed limit, is replaced; only attempts that moved no bytes forward
+ *   (and crawling ones) count towards giving up on a file, so a link that
+ *   drops every connection after a while still completes, and a file that
+ *   never moves fails in bounded time; the tail of a download is split
+ *   across idle connections (no slow last percent);
+ * - a server that sends a file of another size than the file list says
+ *   fails at once, naming the file and both sizes;
  * - memory is bounded: data that arrives ahead of a file's hash position is
  *   kept in RAM up to a budget, beyond which it is read back from the sink
  *   when the hash reaches it (the count of such bytes is reported);
@@ -66,11 +74,17 @@ typedef struct {
     const char *commit;
     int max_connections;         /* default 16 */
     int initial_connections;     /* default 4 */
-    uint64_t chunk_size;         /* journal granularity, default 8 MiB */
+    uint64_t journal_grain;      /* bytes a transfer writes between journal lines, default 1 MiB */
     uint64_t span_max;           /* bytes per range request, default 64 MiB */
     size_t ram_budget;           /* early data kept for hashing, default 32 MiB */
     double stall_timeout;        /* seconds without a byte, default 20 */
-    int max_failures;            /* consecutive failures of one file, default 8 */
+    /* the low-speed rule: a transfer that receives fewer than
+     * low_speed_limit * low_speed_time bytes in low_speed_time seconds (time
+     * paused by the rate cap not counted) is replaced; defaults 1024 B/s, 30 s */
+    uint64_t low_speed_limit;
+    double low_speed_time;
+    int max_failures;            /* attempts in a row without progress on one file before the
+                                  * one that gives up, default 8 */
     long retry_base_ms;          /* default 1000 */
     uint64_t max_rate;           /* bytes/s over all connections together; 0: no cap */
     const char *journal_path;    /* NULL: no resume */

@@ -196,14 +196,27 @@ bool hf_http_same_origin(const char *url, const char *origin_url)
     return same;
 }
 
-static char *resolve_location(const char *base, const char *location)
+char *hf_http_redirect_url(const char *base, const char *location, hf_error *err)
 {
     CURLU *u = curl_url();
-    char *out = NULL, *res = NULL;
-    if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
-        res = strdup(out);
+    char *out = NULL, *scheme = NULL, *res = NULL;
+    if (!u) {
+        hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    /* any scheme is parsed, so that a refusal can name it */
+    if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        hf_error_set(err, HF_ERR_PROTOCOL, "a redirect to an invalid address (%.200s)", location);
+    } else if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https")) {
+        hf_error_set(err, HF_ERR_PROTOCOL,
+                     "a redirect to a %.40s:// address (%.200s); only http and https are followed",
+                     scheme, location);
+    } else if (curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK || !(res = strdup(out))) {
+        hf_error_set(err, HF_ERR_PROTOCOL, "a redirect to an invalid address (%.200s)", location);
+    }
+    curl_free(scheme);
     curl_free(out);
     curl_url_cleanup(u);
     return res;
@@ -438,10 +451,9 @@ static bool finish_attempt(hf_http *h, hf_http_request *r, CURLcode cc, double n
             hf_error_set(&r->err, HF_ERR_PROTOCOL, "too many redirects from %s", r->url);
             return true;
         }
-        char *next = resolve_location(r->url, r->resp.location);
+        char *next = hf_http_redirect_url(r->url, r->resp.location, &r->err);
         if (!next) {
-            hf_error_set(&r->err, HF_ERR_PROTOCOL, "%s redirected to an invalid location",
-                         r->url);
+            hf_error_prefix(&r->err, "%s: ", r->url);
             return true;
         }
         free(r->url);

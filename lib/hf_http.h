@@ -85,6 +85,11 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n);
 /* Convenience for one request. */
 void hf_http_run_one(hf_http *h, hf_http_request *r);
 
+/* The absolute URL a redirect from base to location leads to (malloc'd),
+ * if it is http or https; NULL otherwise, with err saying why and naming
+ * any other scheme (file, ftp, gopher, ...), which is never followed. */
+char *hf_http_redirect_url(const char *base, const char *location, hf_error *err);
+
 /* True when scheme, host and port of url equal those of origin_url. */
 bool hf_http_same_origin(const char *url, const char *origin_url);
 

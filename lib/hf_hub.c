@@ -135,7 +135,8 @@ char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *re
     return hf_resolve_url(hub->endpoint, "", model_id, revision, path);
 }
 
-/* The server's own words, shortened and without control characters. */
+/* The server's own words, shortened (hf_error_set escapes their control
+ * characters, so they show as \xNN). */
 static void server_message(const hf_http_request *r, char *out, size_t outsz)
 {
     const char *m = r->resp.x_error_message;
@@ -148,7 +149,7 @@ static void server_message(const hf_http_request *r, char *out, size_t outsz)
     }
     size_t o = 0;
     for (size_t i = 0; m && m[i] && o + 1 < outsz && i < 300; i++)
-        out[o++] = (unsigned char)m[i] < 0x20 ? ' ' : m[i];
+        out[o++] = m[i];
     out[o] = '\0';
     json_decref(j);
 }

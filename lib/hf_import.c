@@ -4,6 +4,7 @@
 #include "hf_import.h"
 #include "hf_workdir.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -38,6 +40,15 @@ void hf_import_plan_free(hf_import_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* 40 hex digits, either case: the address names a commit. */
+static bool is_hex40(const char *s)
+{
+    size_t n = 0;
+    while (s && isxdigit((unsigned char)s[n]))
+        n++;
+    return s && n == 40 && !s[n];
+}
+
 hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_override,
                             hf_format format_default, hf_import_plan *p, hf_error *err)
 {
@@ -57,6 +68,12 @@ hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_
     char *last_modified = NULL;
     rc = hf_repo_resolve_commit(&cl->hub, p->address.type, p->address.repo_id,
                                 p->address.revision, commit, &last_modified, err);
+    if (!rc && is_hex40(p->address.revision) && strcasecmp(p->address.revision, commit))
+        /* @<commit> is a contract: exactly that commit, or nothing */
+        rc = hf_error_set(err, HF_ERR_PROTOCOL,
+                          "%s: the address pins commit %s, but the Hub resolved it to commit %s; "
+                          "refusing to import anything else (is HF_ENDPOINT the Hub you mean?)",
+                          p->address.repo_id, p->address.revision, commit);
     if (!rc)
         rc = hf_repo_tree_list(&cl->hub, p->address.type, p->address.repo_id, commit, &p->tree,
                                err);
@@ -178,13 +195,15 @@ static uint64_t disk_usage(const char *path)
     return usage_sum;
 }
 
-/* Journal key: what must be identical for a resume to be valid. */
-static void journal_key(const hf_import_plan *p, char out[65])
+/* Journal key: what must be identical for a resume to be valid: the Hub
+ * (endpoint), the repository, the commit, the form and every file. */
+static void journal_key(const char *endpoint, const hf_import_plan *p, char out[65])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, endpoint, strlen(endpoint) + 1); /* with the NUL: unambiguous */
     char head[400];
     int len = snprintf(head, sizeof head, "%d\n%s\n%s\n%d\n", (int)p->address.type,
                        p->address.repo_id, p->tree.commit, (int)p->format);
@@ -209,7 +228,7 @@ static bool journal_matches(const char *path, const char *key)
     if (!f)
         return false;
     char line[256], want[256];
-    snprintf(want, sizeof want, "hfhub-journal 1 %s\n", key);
+    snprintf(want, sizeof want, "hfhub-journal 2 %s\n", key);
     bool ok = fgets(line, sizeof line, f) && !strcmp(line, want);
     fclose(f);
     return ok;
@@ -442,6 +461,8 @@ static hf_fetch_options fetch_options(hf_client *cl, const hf_import_plan *p,
                               .commit = p->tree.commit,
                               .max_connections = opt->max_connections,
                               .stall_timeout = opt->stall_timeout,
+                              .low_speed_limit = opt->low_speed_limit,
+                              .low_speed_time = opt->low_speed_time,
                               .retry_base_ms = opt->retry_base_ms,
                               .max_rate = opt->max_rate,
                               .journal_path = journal,
@@ -772,7 +793,7 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     }
     locked = true;
     char key[65];
-    journal_key(p, key);
+    journal_key(cl->hub.endpoint, p, key);
     bool resume = journal_matches(journal, key) && !lstat(part, &st);
     res->resumed = resume;
     if (!resume) {

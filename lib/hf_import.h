@@ -53,6 +53,8 @@ typedef struct {
      * NULL; work_prefix is required. */
     bool keep_in_work;
     double stall_timeout;       /* 0: the engine's default */
+    uint64_t low_speed_limit;   /* bytes/s; 0: the engine's default (hf_fetch.h) */
+    double low_speed_time;      /* seconds; 0: the engine's default */
     long retry_base_ms;         /* 0: the engine's default */
     uint64_t max_rate;          /* bytes/s over all connections together; 0: no cap */
     hf_fetch_progress_fn progress;

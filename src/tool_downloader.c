@@ -77,7 +77,11 @@ static void usage(FILE *f)
 "HTTPS_PROXY, HFHUB_WORK_DIR (where DEST - builds its result, in a private\n"
 "hfhub-<uid> directory; default $TMPDIR, else /var/tmp),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
-"default 20), HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
+"default 20), HFHUB_LOW_SPEED_LIMIT and HFHUB_LOW_SPEED_TIME (a connection\n"
+"that receives less than LIMIT bytes/s over TIME seconds is replaced; a file\n"
+"whose connections keep crawling or stalling fails after 9 in a row; LIMIT in\n"
+"--limit's syntax, default 1k; TIME in seconds, default 30),\n"
+"HFHUB_RETRY_BASE_MS (first retry wait, default 1000),\n"
 "HFHUB_TIMEOUT (seconds for the Hub's metadata requests, default 600),\n"
 "HFHUB_LIMIT_RATE (the default of --limit).\n"
 "Exit status: 0 DEST is complete and verified, 1 failure, 2 bad usage or input.\n");
@@ -515,10 +519,21 @@ int main(int argc, char **argv)
     const char *v;
     if ((v = getenv("HFHUB_STALL_TIMEOUT")) && *v && !hf_parse_long(v, 1, 3600, &stall))
         status = fail(2, "HFHUB_STALL_TIMEOUT must be a number of seconds from 1 to 3600");
+    long low_time = 0;
+    uint64_t low_limit = 0;
+    if (!status && (v = getenv("HFHUB_LOW_SPEED_TIME")) && *v && !hf_parse_long(v, 1, 3600, &low_time))
+        status = fail(2, "HFHUB_LOW_SPEED_TIME must be a number of seconds from 1 to 3600");
+    if (!status && (v = getenv("HFHUB_LOW_SPEED_LIMIT")) && *v &&
+        hf_rate_parse(v, &low_limit, &rate_err)) {
+        snprintf(msg, sizeof msg, "HFHUB_LOW_SPEED_LIMIT: %s", rate_err.msg);
+        status = fail(2, msg);
+    }
     hf_import_options io = {.max_connections = (int)connections,
                             .work_prefix = work_prefix,
                             .keep_in_work = to_stdout,
                             .stall_timeout = (double)stall,
+                            .low_speed_limit = low_limit,
+                            .low_speed_time = (double)low_time,
                             .retry_base_ms = client.retry_base_ms,
                             .max_rate = max_rate,
                             .progress = on_progress,
@@ -529,16 +544,22 @@ int main(int argc, char **argv)
     } else if (hf_import_run(&client, &plan, to_stdout ? NULL : dest, &io, &res, &err)) {
         status = fail(hf_code_exit_status(err.code), err.msg);
     } else if (ps.mode != PROGRESS_NONE) {
-        char got[32], rr[32];
+        char got[32], rr[32], kept[64] = "";
         human((double)res.fetch.downloaded_bytes, got, sizeof got);
         human((double)res.fetch.reread_bytes, rr, sizeof rr);
+        if (res.resumed) {
+            char k[32];
+            human((double)res.fetch.resumed_bytes, k, sizeof k);
+            snprintf(kept, sizeof kept, ", resumed with %s kept (%llu bytes)", k,
+                     (unsigned long long)res.fetch.resumed_bytes);
+        }
         double secs = hf_http_now() - ps.start;
         fprintf(stderr,
                 "%s: %s@%.12s: %zu files verified into %s (%s, %s downloaded in %.1f s%s, "
                 "%ld requests, %ld retries, %s re-read to verify, up to %d connections)\n",
                 PROG, plan.address.repo_id, plan.tree.commit, plan.n_files,
                 to_stdout ? "stdout" : dest, plan.format == HF_FORMAT_DIR ? "dir" : "qcow2", got,
-                secs, res.resumed ? ", resumed" : "", res.fetch.requests, res.fetch.retries, rr,
+                secs, kept, res.fetch.requests, res.fetch.retries, rr,
                 res.fetch.max_connections_used);
     }
     if (!status && to_stdout) {

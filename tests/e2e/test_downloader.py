@@ -396,16 +396,12 @@ def main():
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         journal = d + ".hfhub-journal"
-        # what the first run had stored and journaled: 8 MiB chunks of the selected files, which the
-        # journal numbers in path order
-        sel = sorted((f for f in by_id["bench-org/big-model"]["files"]
-                      if f["path"].startswith("model-00001") or f["path"].endswith(".json")), key=lambda f: f["path"])
+        # what the first run had stored and journaled: "W <file> <offset> <length>" lines
         first = 0
         for line in (open(journal) if os.path.exists(journal) else []):
             parts = line.split()
-            if len(parts) == 3 and parts[0] == "C":
-                size = sel[int(parts[1])]["size"]
-                first += min(8 << 20, size - int(parts[2]) * (8 << 20))
+            if len(parts) == 4 and parts[0] == "W":
+                first += int(parts[3])
         t.ok(not os.path.exists(d) and os.path.exists(journal) and first > 20_000_000,
              "%s: killed with -9 after %d MB, DEST absent, the journal kept" % (fmt, first >> 20))
         emu.config(cdn_rate_total=0)

@@ -905,6 +905,17 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if fault.kind == "expire":
             return self.app.cdn_expired(int(time.time()) - 1)
+        if fault.kind == "redirect":
+            # a hostile Hub: the Location goes out as given (file://, ftp://, ...)
+            return Response(302, [("Location", fault.location), ("Content-Type", "text/plain; charset=utf-8")],
+                            b"Found.")
+        if fault.kind == "error":
+            # a hostile Hub: X-Error-Message and the JSON body carry the message as given,
+            # control characters included (only CR and LF are left out of the header)
+            h = [] if fault.json_only else [("X-Error-Message", fault.message.replace("\r", " ").replace("\n", " "))]
+            if fault.error_code:
+                h.append(("X-Error-Code", str(fault.error_code)))
+            return json_response(fault.status, {"error": fault.message}, h)
         return None
 
     def abort_connection(self):
@@ -933,12 +944,24 @@ class Handler(BaseHTTPRequestHandler):
             fault = st.take_fault(route, rec["path"], body_phase=True, has_body=True, is_file=resp.file is not None)
             if fault is not None:
                 rec["fault"] = fault.kind
+        extra = b""       # oversize: bytes past the file's end
+        if fault is not None and fault.kind == "rewrite":
+            resp.body = resp.body.replace(fault.find.encode(), fault.replace.encode())
+        if fault is not None and fault.kind == "oversize":
+            # a server that sends more than the file has: the extra bytes follow the range, and
+            # Content-Length and Content-Range count them
+            extra = b"\0" * fault.extra_bytes
+            cr = resp.header("Content-Range")
+            m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", cr or "")
+            if m and not fault.keep_range:
+                resp.set_header("Content-Range", "bytes %s-%d/%d" % (m.group(1), int(m.group(2)) + len(extra),
+                                                                     int(m.group(3)) + len(extra)))
         head = ["HTTP/1.1 %d %s" % (resp.status, self.responses.get(resp.status, ("Unknown",))[0])]
         head.append("Server: " + self.version_string())
         head.append("Date: " + self.date_time_string())
         for k, v in resp.headers:
             head.append("%s: %s" % (k, v))
-        head.append("Content-Length: %d" % resp.length)
+        head.append("Content-Length: %d" % (resp.length + len(extra)))
         if self.close_connection:
             head.append("Connection: close")
         raw_head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
@@ -950,9 +973,17 @@ class Handler(BaseHTTPRequestHandler):
         cut = None        # stop after this many body bytes (truncate / drop)
         stall_at = None
         corrupt_at = None
+        trickle_at = None
         if fault is not None:
             after = fault.after_bytes if fault.after_bytes is not None else total // 2
+            if fault.after_fraction is not None:
+                # a part of each response (at least one byte): a link that cuts every range
+                after = max(1, -(-total * fault.after_fraction // 1))
+                after = int(after)
             after = max(0, min(after, total))
+            if fault.kind == "trickle":
+                trickle_at = fault.after_bytes if fault.after_bytes is not None else 0
+                trickle_at = max(0, min(trickle_at, total))
             if fault.kind in ("truncate", "drop"):
                 cut = after
             elif fault.kind == "stall":
@@ -999,9 +1030,29 @@ class Handler(BaseHTTPRequestHandler):
                     except OSError:
                         pass
                 return sent
+            if trickle_at is not None and sent <= trickle_at < sent + len(piece):
+                # a crawling server: one byte every trickle_s seconds from here on
+                k = trickle_at - sent
+                self._send(raw_head if first else b"", piece[:k], None)
+                first = False
+                sent += k
+                for i in range(k, len(piece)):
+                    if rec is not None:
+                        rec["bytes"] = sent
+                    time.sleep(fault.trickle_s)
+                    self._send(b"", piece[i:i + 1], None)
+                    self.wfile.flush()
+                    sent += 1
+                trickle_at = sent  # and so on, to the end
+                continue
             self._send(raw_head if first else b"", piece, buckets if throttled else None)
             first = False
             sent += len(piece)
+            if rec is not None:
+                rec["bytes"] = sent  # also counts what a client killed mid-transfer got
+        if extra:
+            self._send(raw_head if first else b"", extra, None)
+            sent += len(extra)
         return sent
 
     def _send(self, head, data, buckets):

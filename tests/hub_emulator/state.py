@@ -10,9 +10,12 @@ import time
 ROUTES = ["list_models", "model_info", "tree", "paths_info", "refs", "collection", "overview", "resolve",
           "resolve_cache", "cdn", "other"]
 FAULT_ROUTES = set(ROUTES) | {"any"}
-FAULT_KINDS = {"429", "500", "502", "503", "drop", "stall", "corrupt", "expire", "truncate"}
+FAULT_KINDS = {"429", "500", "502", "503", "drop", "stall", "corrupt", "expire", "truncate", "redirect", "error",
+               "rewrite", "oversize", "trickle"}
 # Faults that act on the bytes of a response body rather than before the response.
-BODY_KINDS = {"corrupt", "truncate"}
+BODY_KINDS = {"corrupt", "truncate", "rewrite", "oversize", "trickle"}
+# Body faults that only fit file content (200/206 on resolve, resolve-cache or the CDN).
+FILE_KINDS = {"corrupt", "oversize", "trickle"}
 
 CONFIG_KEYS = {
     "latency_ms": int, "page_size": int, "tree_page_size": int, "api_quota": int, "resolver_quota": int,
@@ -40,8 +43,29 @@ class Fault:
             self.ratelimit_reset = _opt_num(spec.get("ratelimit_reset"))
             self.stall_s = float(spec.get("stall_s", 10))
             self.after_bytes = None if spec.get("after_bytes") is None else int(spec["after_bytes"])
+            self.after_fraction = None if spec.get("after_fraction") is None else float(spec["after_fraction"])
+            self.status = int(spec.get("status", 403))
+            self.extra_bytes = int(spec.get("extra_bytes", 100))
+            self.trickle_s = float(spec.get("trickle_s", 10))
         except (TypeError, ValueError) as e:
             raise ConfigError("bad fault field: %s" % e)
+        if self.after_fraction is not None and not 0 < self.after_fraction < 1:
+            raise ConfigError("after_fraction must be between 0 and 1")
+        if not 100 <= self.status <= 599:
+            raise ConfigError("status must be an HTTP status")
+        # redirect: where to; error: X-Error-Code, X-Error-Message (sent as given: a hostile Hub);
+        # rewrite: text replaced in a JSON or text body
+        self.location = str(spec.get("location", ""))
+        self.error_code = spec.get("error_code")
+        self.message = str(spec.get("message", "injected by the emulator"))
+        self.find = str(spec.get("find", ""))
+        self.replace = str(spec.get("replace", ""))
+        self.json_only = bool(spec.get("json_only", False))    # error: no X-Error-Message header
+        self.keep_range = bool(spec.get("keep_range", False))  # oversize: Content-Range as it was
+        if self.kind == "redirect" and not self.location:
+            raise ConfigError("a redirect fault needs a location")
+        if self.kind == "rewrite" and not self.find:
+            raise ConfigError("a rewrite fault needs find")
         self.match = spec.get("match")
         if self.match is not None:
             self.match = str(self.match)
@@ -50,7 +74,8 @@ class Fault:
 
     def acts_on_body(self):
         """True when the fault needs the body being sent (so it only fits GETs that send one)."""
-        return self.kind in BODY_KINDS or (self.kind in ("drop", "stall") and self.after_bytes is not None)
+        return self.kind in BODY_KINDS or (self.kind in ("drop", "stall") and
+                                           (self.after_bytes is not None or self.after_fraction is not None))
 
     def matches(self, route, path):
         if self.route != "any" and self.route != route and not (self.route == "resolve" and route == "resolve_cache"):
@@ -59,11 +84,16 @@ class Fault:
 
     def to_json(self):
         d = {"route": self.route, "kind": self.kind, "count": self.count}
-        for k in ("retry_after", "ratelimit_reset", "after_bytes", "match"):
+        for k in ("retry_after", "ratelimit_reset", "after_bytes", "after_fraction", "match"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
         if self.kind == "stall":
             d["stall_s"] = self.stall_s
+        extra = {"redirect": ("location",), "error": ("status", "error_code", "message", "json_only"),
+                 "rewrite": ("find", "replace"), "oversize": ("extra_bytes", "keep_range"), "trickle": ("trickle_s",)}
+        for k in extra.get(self.kind, ()):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
         return d
 
 
@@ -210,8 +240,10 @@ class State:
                     continue
                 if body_phase and not has_body:
                     continue
-                if f.kind == "corrupt" and not is_file:
-                    continue  # only file bytes get corrupted; keep it for the next download
+                if f.kind in FILE_KINDS and not is_file:
+                    continue  # only file bytes; keep it for the next download
+                if f.kind == "rewrite" and is_file:
+                    continue  # rewrites JSON and text answers, not file bytes
                 if f.kind == "expire" and route != "cdn":
                     continue
                 f.count -= 1

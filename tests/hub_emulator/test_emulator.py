@@ -620,6 +620,42 @@ def test_faults(emu, fx):
     T.check((a, b) == (200, 503), "fault match restricts to paths containing the substring", (a, b))
     emu.config({"faults": [{"route": "any", "kind": "500", "count": 1}]})
     T.check(emu.get("/api/models/%s/refs" % QWEN).status == 500, "route any")
+    # a hostile Hub: redirects to other schemes, error texts with control characters, a revision
+    # answered with another sha, files longer than the tree says, a crawling server, cut ranges
+    emu.config({"faults": [{"route": "resolve", "kind": "redirect", "location": "file:///etc/passwd"}]})
+    r = emu.get("/%s/resolve/%s/config.json" % (QWEN, sha))
+    T.check(r.status == 302 and r.h("location") == "file:///etc/passwd", "redirect fault: Location as given")
+    emu.config({"faults": [{"route": "resolve", "kind": "error", "status": 403, "error_code": "Evil",
+                            "message": "bad\x1b[31m red\x07"}]})
+    r = emu.get("/%s/resolve/%s/config.json" % (QWEN, sha))
+    T.check(r.status == 403 and r.h("x-error-code") == "Evil" and r.h("x-error-message") == "bad\x1b[31m red\x07"
+            and r.json() == {"error": "bad\x1b[31m red\x07"}, "error fault: status, X-Error-Code, raw "
+            "X-Error-Message and JSON error", r)
+    other = "f" * 40
+    emu.config({"faults": [{"route": "model_info", "kind": "rewrite", "find": sha, "replace": other}]})
+    r = emu.get("/api/models/%s/revision/%s" % (QWEN, sha))
+    T.check(r.status == 200 and r.json()["sha"] == other, "rewrite fault: the revision answers another sha")
+    T.check(emu.get("/api/models/%s/revision/%s" % (QWEN, sha)).json()["sha"] == sha, "rewrite: once")
+    emu.config({"faults": [{"route": "resolve", "kind": "oversize", "extra_bytes": 10}]})
+    r = emu.get("/%s/resolve/%s/config.json" % (QWEN, sha))
+    size = _files(fx, QWEN)["config.json"]["size"]
+    T.check(r.status == 200 and len(r.body) == size + 10 and r.error is None,
+            "oversize fault: 10 bytes more than the file has, Content-Length counts them", (len(r.body), size))
+    emu.config({"faults": [{"route": "cdn", "kind": "oversize", "extra_bytes": 5}]})
+    c = request("GET", loc, {"Range": "bytes=0-99"})
+    T.check(c.status == 206 and len(c.body) == 105 and c.h("content-range") == "bytes 0-104/%d" % (lfs["size"] + 5),
+            "oversize on a range: Content-Range claims the bigger file", c.h("content-range"))
+    emu.config({"faults": [{"route": "cdn", "kind": "trickle", "after_bytes": 100, "trickle_s": 0.3}]})
+    t0 = time.monotonic()
+    c = request("GET", loc, {"Range": "bytes=0-102"})
+    T.check(c.status == 206 and len(c.body) == 103 and time.monotonic() - t0 >= 0.85,
+            "trickle: 100 bytes, then one byte every 0.3 s", (len(c.body), time.monotonic() - t0))
+    emu.config({"faults": [{"route": "cdn", "kind": "drop", "after_fraction": 0.34, "count": 2}]})
+    c = request("GET", loc, {"Range": "bytes=0-29999"})
+    c2 = request("GET", loc, {"Range": "bytes=10000-10001"})
+    T.check(c.error is not None and len(c.body) == 10200 and len(c2.body) == 1,
+            "drop after_fraction: each range is cut after that part of it (at least one byte)",
+            (len(c.body), len(c2.body)))
     r = emu.post("/_emulator/config", b'{"faults":[{"route":"x","kind":"500"}]}', {"Content-Type": "application/json"})
     T.check(r.status == 400, "invalid fault spec -> 400")
     emu.config({"faults": []})
