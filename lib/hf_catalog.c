@@ -452,8 +452,8 @@ static void speculate(run_ctx *x)
         return;
     size_t total = 0;
     for (size_t i = 0; i < x->n_src; i++) {
-        if (x->src[i].state == SRC_FAILED)
-            return;
+        if (x->src[i].state == SRC_FAILED || x->src[i].parse_failed)
+            return; /* the run is failing: nothing more is worth asking */
         total += x->src[i].n_models;
     }
     if (!total)
@@ -473,13 +473,14 @@ static void speculate(run_ctx *x)
         size_t pending = 0;
         for (size_t i = 0; i < x->n_src; i++) {
             const source *s = &x->src[i];
-            if (s->state != SRC_RUNNING)
+            /* a complete listing, or one whose entries to come rank below */
+            if (s->state != SRC_RUNNING || (!s->collection && s->ns_step >= 0) ||
+                (!s->collection && s->n_models > 0 &&
+                 sort_key(&s->models[s->n_models - 1], q) < key))
                 continue;
-            bool behind = !s->collection && s->n_models > 0 &&
-                          sort_key(&s->models[s->n_models - 1], q) < key;
-            if (!behind)
-                pending += s->collection || s->raw_items >= q->limit ? q->limit
-                                                                     : q->limit - s->raw_items;
+            /* a collection can add any number; a listing up to the limit */
+            pending += s->collection ? q->limit
+                                     : q->limit - (s->raw_items < q->limit ? s->raw_items : q->limit);
         }
         if (k + pending >= q->limit)
             break;
