@@ -1,9 +1,11 @@
 /* The catalog: turns sources (organisations with optional task and search
  * filters, or collections) into an ordered, de-duplicated, limited list of
  * models with everything an OpenNebula app needs. Listing requests give most
- * fields; what needs a per-model request (exact size, chat template) runs
- * concurrently and is cached per (model, commit). A source that fails fails
- * the whole catalog: a partial list would make oned delete apps. */
+ * fields; what needs a per-model request (exact size, chat template) is
+ * cached per (model, commit). Sources are listed concurrently, beside the
+ * per-model requests, with the result of one request at a time. A source
+ * that fails fails the whole catalog: a partial list would make oned delete
+ * apps. */
 #ifndef HF_CATALOG_H
 #define HF_CATALOG_H
 

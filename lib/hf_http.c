@@ -350,7 +350,10 @@ static bool start_attempt(hf_http *h, hf_http_request *r, double now)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Waiting to multiplex only pays where HTTP/2 can be negotiated (TLS):
+     * over cleartext HTTP/1.1 it held every request of a batch back until
+     * the first answer had arrived. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncasecmp(r->url, "https:", 6) ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->stall_timeout_s);
@@ -575,4 +578,126 @@ void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
 void hf_http_run_one(hf_http *h, hf_http_request *r)
 {
     hf_http_run(h, &r, 1);
+}
+
+/* ---- runs fed as they go (see hf_http_run_feed) -------------------------------- */
+
+static void held_remove(hf_http_request **held, size_t *n, hf_http_request *r)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (held[i] == r) {
+            held[i] = held[--*n];
+            return;
+        }
+}
+
+static void feed_reset(hf_http_request *r)
+{
+    hf_error_clear(&r->err);
+    r->attempts = r->redirects = 0;
+    r->not_before = 0;
+}
+
+void hf_http_run_feed(hf_http *h, hf_http_feed *f)
+{
+    /* held: requests started or waiting for a retry (or for the 429 pause) */
+    size_t cap = (size_t)h->max_parallel + 16, n_held = 0;
+    hf_http_request **held = malloc(cap * sizeof *held);
+    int active = 0;
+    if (!held)
+        f->cancel = true;
+    while (!f->cancel) {
+        double now = hf_http_now();
+        if (h->deadline > 0 && now >= h->deadline) {
+            while (n_held > 0 && !f->cancel) {
+                hf_http_request *r = held[--n_held];
+                end_attempt(h, r);
+                hf_error_set(&r->err, HF_ERR_TIMEOUT, "%s: no answer before the deadline", r->url);
+                f->done(f->user, r);
+            }
+            hf_http_request *r;
+            while (!f->cancel && (r = f->next(f->user)) != NULL) {
+                feed_reset(r);
+                hf_error_set(&r->err, HF_ERR_TIMEOUT, "%s: no answer before the deadline", r->url);
+                f->done(f->user, r);
+            }
+            break;
+        }
+        double wake = now + 1.0;
+        /* waiting requests whose time has come first, then new ones */
+        for (size_t i = 0; i < n_held && active < h->max_parallel; i++) {
+            hf_http_request *r = held[i];
+            if (r->easy)
+                continue;
+            double start_at = r->not_before > h->pause_until ? r->not_before : h->pause_until;
+            if (start_at > now) {
+                if (start_at < wake)
+                    wake = start_at;
+                continue;
+            }
+            if (start_attempt(h, r, now)) {
+                active++;
+            } else {
+                held_remove(held, &n_held, r);
+                i--;
+                f->done(f->user, r);
+            }
+        }
+        while (!f->cancel && active < h->max_parallel && (h->pause_until <= now || n_held == 0)) {
+            if (n_held == cap) {
+                hf_http_request **nh = realloc(held, 2 * cap * sizeof *held);
+                if (!nh)
+                    break;
+                held = nh;
+                cap *= 2;
+            }
+            hf_http_request *r = f->next(f->user);
+            if (!r)
+                break;
+            feed_reset(r);
+            held[n_held++] = r;
+            if (h->pause_until > now) {
+                if (h->pause_until < wake)
+                    wake = h->pause_until;
+            } else if (start_attempt(h, r, now)) {
+                active++;
+            } else {
+                n_held--;
+                f->done(f->user, r);
+            }
+        }
+        if (n_held == 0 || f->cancel)
+            break;
+        int running = 0;
+        curl_multi_perform(h->multi, &running);
+        CURLMsg *msg;
+        int left;
+        bool finished_any = false;
+        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            hf_http_request *r = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            CURLcode cc = msg->data.result;
+            active--;
+            finished_any = true;
+            if (finish_attempt(h, r, cc, hf_http_now())) {
+                held_remove(held, &n_held, r);
+                f->done(f->user, r);
+            }
+        }
+        now = hf_http_now();
+        long timeout_ms = (long)((wake - now) * 1000);
+        if (timeout_ms < 0 || finished_any)
+            timeout_ms = 0; /* a slot was freed: start the next request now */
+        if (timeout_ms > 1000)
+            timeout_ms = 1000;
+        if (active > 0 || timeout_ms > 0)
+            curl_multi_poll(h->multi, NULL, 0, (int)timeout_ms, NULL);
+    }
+    for (size_t i = 0; i < n_held; i++) {
+        end_attempt(h, held[i]);
+        hf_error_set(&held[i]->err, HF_ERR_NETWORK, "%s: abandoned", held[i]->url);
+    }
+    free(held);
 }

@@ -90,6 +90,25 @@ void hf_http_run_one(hf_http *h, hf_http_request *r);
  * any other scheme (file, ftp, gopher, ...), which is never followed. */
 char *hf_http_redirect_url(const char *base, const char *location, hf_error *err);
 
+/* A run whose requests are not known in advance: next() hands over the next
+ * request to start (NULL: none ready now), done() receives each request once
+ * it is final (the outcome as in hf_http_run) and may make more requests
+ * ready. Concurrency, retries, the 429 pause and the deadline are those of
+ * hf_http_run; past the deadline every request fails with HF_ERR_TIMEOUT,
+ * including those next() still hands over. The run ends when next() has
+ * nothing and nothing is in flight or waiting for a retry, or when a
+ * callback sets cancel: requests still held are then abandoned (err set,
+ * done() not called). Requests belong to the caller and must stay in place
+ * until they are final or the run has returned. */
+typedef struct {
+    hf_http_request *(*next)(void *user);
+    void (*done)(void *user, hf_http_request *r);
+    void *user;
+    bool cancel;
+} hf_http_feed;
+
+void hf_http_run_feed(hf_http *h, hf_http_feed *feed);
+
 /* True when scheme, host and port of url equal those of origin_url. */
 bool hf_http_same_origin(const char *url, const char *origin_url);
 

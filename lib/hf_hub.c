@@ -245,81 +245,134 @@ hf_code hf_hub_check(const hf_hub *hub, hf_http_request *r, const char *what, js
                         msg[0] ? msg : "no detail");
 }
 
+hf_code hf_hub_pager_init(hf_hub_pager *p, const char *url, size_t max_items, hf_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->max_items = max_items;
+    if (max_items == 0)
+        return HF_OK;
+    p->next = strdup(url);
+    return p->next ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+}
+
+void hf_hub_pager_clear(hf_hub_pager *p)
+{
+    free(p->next);
+    memset(p, 0, sizeof *p);
+}
+
+hf_code hf_hub_pager_request(hf_hub_pager *p, hf_http_request *r, const char *what,
+                             hf_error *err)
+{
+    if (++p->pages > 10000)
+        return hf_error_set(err, HF_ERR_PROTOCOL, "%s: the listing does not end", what);
+    if (hf_http_request_init(r, p->next, MAX_JSON_BYTES)) {
+        hf_http_request_cleanup(r);
+        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    }
+    return HF_OK;
+}
+
+hf_code hf_hub_pager_take(hf_hub *hub, hf_hub_pager *p, hf_http_request *r, const char *what,
+                          json_t **page_out, hf_error *err)
+{
+    *page_out = NULL;
+    free(p->next);
+    p->next = NULL;
+    json_t *page = NULL;
+    hf_code rc = hf_hub_check(hub, r, what, &page, err);
+    if (!rc && !json_is_array(page))
+        rc = hf_error_set(err, HF_ERR_PROTOCOL, "%s: the Hub's answer is not a list", what);
+    if (!rc && r->resp.link_next) {
+        if (!hf_http_same_origin(r->resp.link_next, hub->endpoint))
+            rc = hf_error_set(err, HF_ERR_PROTOCOL,
+                              "%s: the next page link leaves the Hub's origin %s; refusing it",
+                              what, hub->endpoint);
+        else if (json_array_size(page) == 0)
+            ; /* an empty page with a next link: stop rather than loop */
+        else if (!(p->next = strdup(r->resp.link_next)))
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    }
+    if (rc) {
+        json_decref(page);
+        return rc;
+    }
+    while (json_array_size(page) > p->max_items - p->items)
+        json_array_remove(page, json_array_size(page) - 1);
+    p->items += json_array_size(page);
+    if (p->items >= p->max_items) {
+        free(p->next);
+        p->next = NULL;
+    }
+    *page_out = page;
+    return HF_OK;
+}
+
 hf_code hf_hub_fetch_pages(hf_hub *hub, const char *url, size_t max_items, const char *what,
                            json_t *out, hf_error *err)
 {
-    char *next = strdup(url);
-    hf_code rc = next ? HF_OK : hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    int pages = 0;
-    while (!rc && next && json_array_size(out) < max_items) {
-        if (++pages > 10000) {
-            rc = hf_error_set(err, HF_ERR_PROTOCOL, "%s: the listing does not end", what);
-            break;
-        }
+    hf_hub_pager p;
+    hf_code rc = hf_hub_pager_init(&p, url, max_items, err);
+    while (!rc && p.next) {
         hf_http_request r;
-        if (hf_http_request_init(&r, next, MAX_JSON_BYTES)) {
-            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        if ((rc = hf_hub_pager_request(&p, &r, what, err)))
             break;
-        }
-        free(next);
-        next = NULL;
         hf_http_run_one(hub->http, &r);
         json_t *page = NULL;
-        rc = hf_hub_check(hub, &r, what, &page, err);
-        if (!rc && !json_is_array(page))
-            rc = hf_error_set(err, HF_ERR_PROTOCOL,
-                              "%s: the Hub's answer is not a list", what);
-        if (!rc) {
+        rc = hf_hub_pager_take(hub, &p, &r, what, &page, err);
+        if (!rc)
             json_array_extend(out, page);
-            if (r.resp.link_next) {
-                if (!hf_http_same_origin(r.resp.link_next, hub->endpoint))
-                    rc = hf_error_set(err, HF_ERR_PROTOCOL,
-                                      "%s: the next page link leaves the Hub's origin %s; "
-                                      "refusing it",
-                                      what, hub->endpoint);
-                else if (json_array_size(page) == 0)
-                    ; /* an empty page with a next link: stop rather than loop */
-                else
-                    next = strdup(r.resp.link_next);
-            }
-        }
         json_decref(page);
         hf_http_request_cleanup(&r);
     }
-    free(next);
-    while (!rc && json_array_size(out) > max_items)
-        json_array_remove(out, json_array_size(out) - 1);
+    hf_hub_pager_clear(&p);
     return rc;
+}
+
+static const char *const NAMESPACE_KINDS[HF_HUB_NAMESPACE_STEPS][2] = {
+    {"organizations", "organisation"}, {"users", "user"}};
+
+char *hf_hub_namespace_url(const hf_hub *hub, int step, const char *name)
+{
+    hf_buf url;
+    hf_buf_init(&url, 0);
+    hf_buf_printf(&url, "%s/api/%s/%s/overview", hub->endpoint, NAMESPACE_KINDS[step][0], name);
+    return url.overflow ? (hf_buf_free(&url), NULL) : hf_buf_steal(&url);
+}
+
+hf_code hf_hub_namespace_answer(const hf_hub *hub, int step, const char *name,
+                                hf_http_request *r, bool *exists, hf_error *err)
+{
+    char what[200];
+    snprintf(what, sizeof what, "%s %s", NAMESPACE_KINDS[step][1], name);
+    hf_error e;
+    hf_code rc = hf_hub_check(hub, r, what, NULL, &e);
+    *exists = rc == HF_OK;
+    if (rc && rc != HF_ERR_NOT_FOUND) {
+        *err = e;
+        return rc;
+    }
+    return HF_OK;
 }
 
 hf_code hf_hub_namespace_exists(hf_hub *hub, const char *name, bool *exists, hf_error *err)
 {
-    static const char *const kinds[][2] = {{"organizations", "organisation"}, {"users", "user"}};
     *exists = false;
-    for (size_t k = 0; k < 2; k++) {
-        hf_buf url;
-        hf_buf_init(&url, 0);
-        hf_buf_printf(&url, "%s/api/%s/%s/overview", hub->endpoint, kinds[k][0], name);
+    for (int k = 0; k < HF_HUB_NAMESPACE_STEPS && !*exists; k++) {
+        char *url = hf_hub_namespace_url(hub, k, name);
         hf_http_request r;
-        if (url.overflow || hf_http_request_init(&r, url.data, MAX_JSON_BYTES)) {
-            hf_buf_free(&url);
+        if (!url || hf_http_request_init(&r, url, MAX_JSON_BYTES)) {
+            if (url)
+                hf_http_request_cleanup(&r);
+            free(url);
             return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         }
-        hf_buf_free(&url);
+        free(url);
         hf_http_run_one(hub->http, &r);
-        char what[200];
-        snprintf(what, sizeof what, "%s %s", kinds[k][1], name);
-        hf_error e;
-        hf_code rc = hf_hub_check(hub, &r, what, NULL, &e);
+        hf_code rc = hf_hub_namespace_answer(hub, k, name, &r, exists, err);
         hf_http_request_cleanup(&r);
-        if (!rc) {
-            *exists = true;
-            return HF_OK;
-        }
-        if (rc != HF_ERR_NOT_FOUND) {
-            *err = e;
+        if (rc)
             return rc;
-        }
     }
     return HF_OK;
 }

@@ -58,6 +58,16 @@ char *hf_hub_resolve_url(const hf_hub *hub, const char *model_id, const char *re
  * question stays open. name must be valid (hf_org_check). */
 hf_code hf_hub_namespace_exists(hf_hub *hub, const char *name, bool *exists, hf_error *err);
 
+/* The same question one request at a time, for callers that run several
+ * things at once. Step 0 is the organisation, step 1 the user. The URL is
+ * NULL when out of memory; hf_hub_namespace_answer reads the answer to a
+ * step: HF_OK with *exists, or an error as above. After a 404 at step 0,
+ * ask step 1; after a 404 at step 1 the name is unknown. */
+#define HF_HUB_NAMESPACE_STEPS 2
+char *hf_hub_namespace_url(const hf_hub *hub, int step, const char *name);
+hf_code hf_hub_namespace_answer(const hf_hub *hub, int step, const char *name,
+                                hf_http_request *r, bool *exists, hf_error *err);
+
 /* Checks a finished request: transport errors, the Hub's error statuses and,
  * for a 2xx, that the body parses as JSON (returned in *json when not NULL).
  * what names the object for the message ("model acme/x", "collection ...").*/
@@ -69,5 +79,26 @@ hf_code hf_hub_check(const hf_hub *hub, hf_http_request *r, const char *what, js
  * Next-page links must stay on the Hub's origin. */
 hf_code hf_hub_fetch_pages(hf_hub *hub, const char *url, size_t max_items, const char *what,
                            json_t *out, hf_error *err);
+
+/* The same walk one page at a time, for callers that run several listings
+ * at once (hf_hub_fetch_pages is built on it). */
+typedef struct {
+    char *next;        /* URL of the page to fetch; NULL once the listing is complete */
+    size_t max_items;
+    size_t items;      /* items taken so far, at most max_items */
+    int pages;
+} hf_hub_pager;
+
+hf_code hf_hub_pager_init(hf_hub_pager *p, const char *url, size_t max_items, hf_error *err);
+void hf_hub_pager_clear(hf_hub_pager *p);
+/* Prepares r (uninitialised) for the page at p->next, which must be set.
+ * Fails when the listing does not end (10000 pages). */
+hf_code hf_hub_pager_request(hf_hub_pager *p, hf_http_request *r, const char *what,
+                             hf_error *err);
+/* Takes the finished request for that page: checks the answer, gives its
+ * items in *page (a new array, at most what max_items still allows) and
+ * moves p->next on, to NULL when the listing is complete. */
+hf_code hf_hub_pager_take(hf_hub *hub, hf_hub_pager *p, hf_http_request *r, const char *what,
+                          json_t **page, hf_error *err);
 
 #endif
