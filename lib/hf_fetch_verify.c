@@ -1,0 +1,228 @@
+/* The download engine's verification (see hf_fetch.c): each file goes
+ * through its digests in order (sha256, and the git blob sha1 of files
+ * without one), bytes that arrive ahead of the hash position wait in RAM
+ * (or on disk, read back when their turn comes), and a finished file is
+ * compared with the tree: a mismatch fetches it once more, then fails. */
+#include "hf_fetch_internal.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEG_MAX ((size_t)1 << 20)
+
+static void hex(const unsigned char *d, unsigned n, char *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+bool fetch_hash_start(file_state *fs)
+{
+    fs->hash_pos = 0;
+    if (!fs->sha256 && !(fs->sha256 = EVP_MD_CTX_new()))
+        return false;
+    if (!EVP_DigestInit_ex(fs->sha256, EVP_sha256(), NULL))
+        return false;
+    if (!fs->f->sha256) {
+        if (!fs->sha1 && !(fs->sha1 = EVP_MD_CTX_new()))
+            return false;
+        char hdr[64];
+        int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)fs->f->size);
+        if (!EVP_DigestInit_ex(fs->sha1, EVP_sha1(), NULL) ||
+            !EVP_DigestUpdate(fs->sha1, hdr, (size_t)n + 1)) /* with the NUL */
+            return false;
+    }
+    return true;
+}
+
+void fetch_hash_bytes(file_state *fs, const void *p, size_t n)
+{
+    EVP_DigestUpdate(fs->sha256, p, n);
+    if (fs->sha1)
+        EVP_DigestUpdate(fs->sha1, p, n);
+    fs->hash_pos += n;
+}
+
+static void restart_file(fetch *c, file_state *fs);
+
+/* The whole file went through the digests: compare with the tree. */
+static void finish_file(fetch *c, file_state *fs)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(fs->sha256, d, &n);
+    hex(d, n, fs->f->computed_sha256);
+    char got[81] = "", *want;
+    const char *kind;
+    if (fs->f->sha256) {
+        strcpy(got, fs->f->computed_sha256);
+        want = (char *)fs->f->sha256;
+        kind = "sha256";
+    } else {
+        EVP_DigestFinal_ex(fs->sha1, d, &n);
+        hex(d, n, got);
+        want = (char *)fs->f->oid;
+        kind = "git blob sha1";
+    }
+    if (strcmp(got, want)) {
+        if (++fs->mismatches <= 1) {
+            /* Bytes can be damaged in transit or by an earlier crash: fetch
+             * the file once more before calling it corrupt. */
+            restart_file(c, fs);
+            return;
+        }
+        hf_error e;
+        hf_error_set(&e, HF_ERR_PROTOCOL,
+                     "%s: %s mismatch after two downloads (expected %.16s..., got %.16s...): the "
+                     "server sends corrupt data; nothing was installed",
+                     fs->f->path, kind, want, got);
+        fetch_fail(c, &e);
+        return;
+    }
+    fs->verified = true;
+    c->files_done++;
+    fetch_journal_line(c, "V %zu %s\n", fs->index, fs->f->computed_sha256);
+}
+
+void fetch_free_pending(fetch *c, file_state *fs)
+{
+    for (size_t i = 0; i < fs->n_pending; i++) {
+        c->ram_used -= fs->pending[i].cap;
+        free(fs->pending[i].buf);
+    }
+    fs->n_pending = 0;
+}
+
+/* Hashes pending segments that start at the hash position. */
+void fetch_drain(fetch *c, file_state *fs)
+{
+    while (!c->failed && fs->n_pending && fs->pending[0].off == fs->hash_pos) {
+        segment s = fs->pending[0];
+        memmove(&fs->pending[0], &fs->pending[1], (fs->n_pending - 1) * sizeof *fs->pending);
+        fs->n_pending--;
+        if (s.buf) {
+            fetch_hash_bytes(fs, s.buf, (size_t)s.len);
+            c->ram_used -= s.cap;
+            free(s.buf);
+            continue;
+        }
+        for (uint64_t done = 0; done < s.len && !c->failed;) {
+            size_t n = s.len - done < READBACK ? (size_t)(s.len - done) : READBACK;
+            hf_error e;
+            if (c->sink->read(c->sink->user, fs->index, s.off + done, c->readbuf, n, &e)) {
+                fetch_fail(c, &e);
+                return;
+            }
+            fetch_hash_bytes(fs, c->readbuf, n);
+            c->stats->reread_bytes += n;
+            done += n;
+        }
+    }
+    if (!c->failed && !fs->verified && fs->hash_pos == fs->f->size && fs->n_todo == 0 &&
+        fs->active == 0)
+        finish_file(c, fs);
+}
+
+/* Inserts s at position i of fs's pending list (kept sorted by offset). */
+static bool pending_insert(file_state *fs, size_t i, segment s)
+{
+    if (fs->n_pending == fs->cap_pending) {
+        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
+        segment *v = realloc(fs->pending, cap * sizeof *v);
+        if (!v)
+            return false;
+        fs->pending = v;
+        fs->cap_pending = cap;
+    }
+    memmove(&fs->pending[i + 1], &fs->pending[i], (fs->n_pending - i) * sizeof *fs->pending);
+    fs->pending[i] = s;
+    fs->n_pending++;
+    return true;
+}
+
+/* Keeps bytes that arrived ahead of the hash position. */
+bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len)
+{
+    /* the segment that ends where these bytes start, if any */
+    size_t i = fs->n_pending;
+    while (i > 0 && fs->pending[i - 1].off > off)
+        i--;
+    if (i > 0) {
+        segment *s = &fs->pending[i - 1];
+        if (s->off + s->len == off) {
+            if (!s->buf && c->ram_used + len > c->opt->ram_budget) {
+                s->len += len; /* stays on disk only */
+                return true;
+            }
+            if (s->buf && s->len + len <= SEG_MAX) {
+                if (s->len + len > s->cap) {
+                    size_t cap = s->cap * 2;
+                    while (cap < s->len + len)
+                        cap *= 2;
+                    if (cap > SEG_MAX)
+                        cap = SEG_MAX;
+                    if (c->ram_used + (cap - s->cap) <= c->opt->ram_budget) {
+                        unsigned char *b = realloc(s->buf, cap);
+                        if (!b)
+                            return false;
+                        c->ram_used += cap - s->cap;
+                        s->buf = b;
+                        s->cap = cap;
+                    }
+                }
+                if (s->len + len <= s->cap) {
+                    memcpy(s->buf + s->len, data, len);
+                    s->len += len;
+                    return true;
+                }
+            }
+        }
+    }
+    segment s = {off, len, NULL, 0};
+    size_t cap = len < 65536 ? 65536 : len;
+    if (cap <= SEG_MAX && c->ram_used + cap <= c->opt->ram_budget) {
+        s.buf = malloc(cap);
+        if (s.buf) {
+            memcpy(s.buf, data, len);
+            s.cap = cap;
+            c->ram_used += cap;
+        }
+    }
+    if (!pending_insert(fs, i, s)) {
+        if (s.buf) {
+            c->ram_used -= s.cap;
+            free(s.buf);
+        }
+        return false;
+    }
+    return true;
+}
+
+/* Records bytes that are in the sink from an earlier run, to be read back
+ * and hashed when the hash position reaches them. */
+bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len)
+{
+    if (fs->n_pending && fs->pending[fs->n_pending - 1].off + fs->pending[fs->n_pending - 1].len == off &&
+        !fs->pending[fs->n_pending - 1].buf) {
+        fs->pending[fs->n_pending - 1].len += len;
+        return true;
+    }
+    return pending_insert(fs, fs->n_pending, (segment){off, len, NULL, 0});
+}
+
+/* Forgets everything about a file and fetches it again from scratch. */
+static void restart_file(fetch *c, file_state *fs)
+{
+    fetch_free_pending(c, fs);
+    c->todo_left -= fs->todo_left;
+    fs->todo_left = 0;
+    fs->n_todo = 0;
+    c->done_bytes -= fs->f->size;
+    fetch_journal_line(c, "R %zu\n", fs->index);
+    free(fs->url);
+    fs->url = NULL;
+    if (!fetch_hash_start(fs) || !fetch_todo_add(c, fs, 0, fs->f->size))
+        fetch_out_of_memory(c);
+}
