@@ -403,8 +403,13 @@ static hf_code fetch_details(hf_hub *hub, const hf_cache *cache, hf_model *model
             r = hf_model_update_from_json(m, info, &e);
         if (!r && !m->sha)
             r = hf_error_set(&e, HF_ERR_PROTOCOL, "%s: the answer has no commit (sha)", what);
-        if (!r)
-            r = hf_model_files_from_info(m, info, &e);
+        if (!r && (r = hf_model_files_from_info(m, info, &e)) == HF_ERR_INVALID) {
+            /* sizes no image can hold: this model cannot be imported, the others can */
+            add_warning(cat, "skipped %s (%s)", m->id, e.msg);
+            keep[b.model[j]] = false;
+            json_decref(info);
+            continue;
+        }
         json_decref(info);
         if (r) {
             *err = e;
