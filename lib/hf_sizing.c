@@ -4,7 +4,8 @@
  * Every step is bounded whatever the Hub claims: sizes are checked against
  * the ext4 limits before any arithmetic that could wrap, the superblock
  * backups are counted in closed form (no loop over block groups), and the
- * directories are found through a hash table (no scan per file). */
+ * directories are found through a hash table keyed by parent and name (no
+ * scan per file, no rehashing of a path per level). */
 #include "hf_sizing.h"
 
 #include <stdbool.h>
@@ -63,27 +64,34 @@ static uint64_t dirent_bytes(size_t name_len)
     return (8 + (uint64_t)name_len + 3) & ~(uint64_t)3;
 }
 
-/* ---- the directories: a hash table of path prefixes ---------------------- */
+/* ---- the directories: a hash table keyed by (parent, name) -------------- */
 
+/* Keyed by the parent's index and the last name, so that walking a path
+ * from the root costs its length once, however deep it is. */
 typedef struct {
-    const char *path; /* a prefix of a caller's string (not NUL-terminated at len) */
-    size_t len;       /* 0 = the root */
+    const char *name; /* inside a caller's string (not NUL-terminated at len) */
+    size_t len;
+    size_t parent;    /* index of the parent (the root, 0, is its own) */
+    uint64_t hash;
     uint64_t bytes;   /* dirent bytes of its children */
 } dir_acc;
 
 typedef struct {
-    dir_acc *v;       /* the directories, in order of creation */
+    dir_acc *v;       /* the directories, in order of creation; v[0] is the root */
     size_t n, cap;
     size_t *slot;     /* open addressing: index + 1 into v, 0 = empty */
     size_t nslots;    /* a power of two, at least twice n */
 } dir_set;
 
-static uint64_t hash_of(const char *p, size_t len)
+static uint64_t hash_of(size_t parent, const char *name, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)parent; /* FNV-1a, then a final mix */
+    h *= 0x100000001b3ull;
     for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-    return h;
+        h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 32);
 }
 
 static bool rehash(dir_set *s, size_t nslots)
@@ -91,8 +99,8 @@ static bool rehash(dir_set *s, size_t nslots)
     size_t *slot = calloc(nslots, sizeof *slot);
     if (!slot)
         return false;
-    for (size_t i = 0; i < s->n; i++) {
-        size_t k = (size_t)hash_of(s->v[i].path, s->v[i].len) & (nslots - 1);
+    for (size_t i = 1; i < s->n; i++) { /* the root is never looked up */
+        size_t k = (size_t)s->v[i].hash & (nslots - 1);
         while (slot[k])
             k = (k + 1) & (nslots - 1);
         slot[k] = i + 1;
@@ -103,67 +111,56 @@ static bool rehash(dir_set *s, size_t nslots)
     return true;
 }
 
-/* Index of directory path[0..len), added (with "." and "..") when new;
- * SIZE_MAX when out of memory. */
-static size_t dir_get(dir_set *s, const char *path, size_t len, bool *created)
+static bool dir_push(dir_set *s, dir_acc d)
 {
-    *created = false;
-    if (2 * (s->n + 1) > s->nslots && !rehash(s, s->nslots ? 2 * s->nslots : 64))
-        return SIZE_MAX;
-    size_t k = (size_t)hash_of(path, len) & (s->nslots - 1);
-    for (; s->slot[k]; k = (k + 1) & (s->nslots - 1)) {
-        const dir_acc *d = &s->v[s->slot[k] - 1];
-        if (d->len == len && !memcmp(d->path, path, len))
-            return s->slot[k] - 1;
-    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
         dir_acc *v = realloc(s->v, cap * sizeof *v);
         if (!v)
-            return SIZE_MAX;
+            return false;
         s->v = v;
         s->cap = cap;
     }
-    s->v[s->n] = (dir_acc){path, len, 24}; /* "." and ".." */
-    s->slot[k] = ++s->n;
-    *created = true;
+    s->v[s->n++] = d;
+    return true;
+}
+
+/* Index of the directory name[0..len) in directory parent, added (with "."
+ * and "..", and entered in its parent) when new; SIZE_MAX when out of
+ * memory. */
+static size_t dir_child(dir_set *s, size_t parent, const char *name, size_t len)
+{
+    if (2 * (s->n + 1) > s->nslots && !rehash(s, s->nslots ? 2 * s->nslots : 64))
+        return SIZE_MAX;
+    uint64_t h = hash_of(parent, name, len);
+    size_t k = (size_t)h & (s->nslots - 1);
+    for (; s->slot[k]; k = (k + 1) & (s->nslots - 1)) {
+        const dir_acc *d = &s->v[s->slot[k] - 1];
+        if (d->hash == h && d->parent == parent && d->len == len && !memcmp(d->name, name, len))
+            return s->slot[k] - 1;
+    }
+    if (!dir_push(s, (dir_acc){name, len, parent, h, 24})) /* "." and ".." */
+        return SIZE_MAX;
+    s->slot[k] = s->n;
+    s->v[parent].bytes += dirent_bytes(len);
     return s->n - 1;
 }
 
-static size_t parent_len_of(const char *path, size_t len, size_t *name_len)
-{
-    size_t cut = len;
-    while (cut > 0 && path[cut - 1] != '/')
-        cut--;
-    *name_len = len - cut;
-    return cut ? cut - 1 : 0;
-}
-
-/* Index of directory path[0..len), created with every missing ancestor
- * (each new one entered in its parent); SIZE_MAX when out of memory. */
-static size_t dir_ensure(dir_set *s, const char *path, size_t len)
-{
-    bool created;
-    size_t idx = dir_get(s, path, len, &created);
-    while (idx != SIZE_MAX && created && len > 0) {
-        size_t name_len, plen = parent_len_of(path, len, &name_len);
-        size_t parent = dir_get(s, path, plen, &created);
-        if (parent == SIZE_MAX)
-            return SIZE_MAX;
-        s->v[parent].bytes += dirent_bytes(name_len);
-        len = plen;
-    }
-    return idx;
-}
-
+/* Enters a file in its directory, creating the missing directories on the
+ * way from the root. */
 static bool file_add_entry(dir_set *s, const char *path)
 {
-    size_t name_len, plen = parent_len_of(path, strlen(path), &name_len);
-    size_t parent = dir_ensure(s, path, plen);
-    if (parent == SIZE_MAX)
-        return false;
-    s->v[parent].bytes += dirent_bytes(name_len);
-    return true;
+    size_t dir = 0;
+    for (;;) {
+        size_t len = strcspn(path, "/");
+        if (!path[len]) {
+            s->v[dir].bytes += dirent_bytes(len);
+            return true;
+        }
+        if ((dir = dir_child(s, dir, path, len)) == SIZE_MAX)
+            return false;
+        path += len + 1;
+    }
 }
 
 /* ---- the two forms ----------------------------------------------------------- */
@@ -236,13 +233,13 @@ hf_code hf_sizing_ext4(const hf_sized_file *all, size_t n_all, uint64_t *bytes, 
     }
 
     dir_set dirs = {0};
-    bool ok = dir_ensure(&dirs, "", 0) != SIZE_MAX;
+    bool ok = dir_push(&dirs, (dir_acc){"", 0, 0, 0, 24}); /* the root */
     for (size_t i = 0; ok && i < n_all; i++)
         if (strcmp(all[i].path, HF_MANIFEST_PATH))
             ok = file_add_entry(&dirs, all[i].path);
     /* .hfhub/manifest.json and lost+found */
     ok = ok && file_add_entry(&dirs, HF_MANIFEST_PATH) &&
-         dir_ensure(&dirs, "lost+found", 10) != SIZE_MAX;
+         dir_child(&dirs, 0, "lost+found", 10) != SIZE_MAX;
     uint64_t dir_blocks = 0;
     for (size_t i = 0; ok && i < dirs.n; i++)
         /* 12 bytes per block go to the checksum tail; one spare block each. */

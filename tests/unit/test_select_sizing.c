@@ -159,6 +159,18 @@ static void hostile_trees(void)
     t = now_s() - t0;
     CHECK(rc == HF_OK && t < 0.5, "200 files 500 directories deep sized in %.3f s", t);
     free(dn);
+    /* 400 chains of 500 directories each (200,000 directories): the cost
+     * is the length of the paths, not length x depth. */
+    dn = calloc(400, sizeof *dn);
+    for (size_t i = 0; i < 400; i++) {
+        snprintf(dn[i], sizeof dn[i], "%zu/%sf", i, deep);
+        f[i] = (hf_sized_file){dn[i], 1};
+    }
+    t0 = now_s();
+    rc = hf_sizing_ext4(f, 400, &b, &err);
+    t = now_s() - t0;
+    CHECK(rc == HF_OK && t < 2.0, "400 files in 400 chains 500 directories deep sized in %.3f s", t);
+    free(dn);
     free(names);
     free(f);
 }
