@@ -444,6 +444,9 @@ hf_code hf_model_from_cache_json(hf_model *m, json_t *o, hf_error *err)
         (rc = take_count(o, "files_bytes", &m->files_bytes, m->id, err)) ||
         (rc = take_count(o, "image_bytes", &m->image_bytes, m->id, err)))
         return rc;
+    /* An entry an older hfhub wrote for a model whose sizes no image holds. */
+    if (m->image_bytes > (int64_t)HF_EXT4_MAX_FS_BYTES)
+        return type_error(m->id, "image_bytes", "a size an image can have", err);
     v = json_object_get(o, "chat_template");
     m->chat_template = json_is_boolean(v) ? (json_is_true(v) ? HF_TRI_YES : HF_TRI_NO)
                                           : HF_TRI_UNKNOWN;

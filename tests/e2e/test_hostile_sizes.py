@@ -5,6 +5,7 @@ whose files no image can hold is skipped by the catalog and the monitor
 with a warning naming it and the file, while the other models are listed;
 the downloader refuses it with a message naming the file and leaves
 nothing behind; SIZE and --size-only agree on every model that fits."""
+import hashlib
 import json
 import os
 import subprocess
@@ -56,6 +57,33 @@ def main():
             line = [x for x in r.err.splitlines() if "skipped %s " % m["id"] in x]
             t.ok(len(line) == 1 and '"%s"' % big["path"] in line[0] and "refusing" in line[0],
                  "hf_catalog warns that it skipped %s, naming %s" % (m["id"], big["path"]), r.diag())
+
+        # A cache entry that an older hfhub wrote for a hostile model (it then took minutes
+        # and stored a size no image has) is not trusted: the model is still skipped.
+        cache = os.path.join(t.tmp, "cache")
+        r = run("hf_catalog", ["--org", "hostile-org", "--limit", "100", "--output", "json"],
+                env_for(hub, HFHUB_CACHE_DIR=cache), timeout=BOUND * 3)
+        entries = {}
+        for name in os.listdir(os.path.join(cache, "models")):
+            e = json.load(open(os.path.join(cache, "models", name)))
+            entries[e["id"]] = (name, e)
+
+        def entry_name(model_id, fmt):
+            key = "%d\n%s\n%s" % (fmt, hub.endpoint, model_id)
+            return hashlib.sha256(key.encode()).hexdigest() + ".json"
+        name, good = entries.get("hostile-org/good", (None, {}))
+        fmt = good.get("cache_format", 0)
+        planted = dict(good, id="hostile-org/huge-1e17", sha=hashlib.sha1(b"huge-1e17").hexdigest(),
+                       files_bytes=10 ** 17 + 700, image_bytes=101011289022660608)
+        with open(os.path.join(cache, "models", entry_name(planted["id"], fmt)), "w") as f:
+            json.dump(planted, f)
+        r = run("hf_catalog", ["--org", "hostile-org", "--limit", "100", "--output", "json"],
+                env_for(hub, HFHUB_CACHE_DIR=cache), timeout=BOUND * 3)
+        again = [m["id"] for m in json.loads(r.out)] if r.rc == 0 else []
+        t.ok(name == entry_name("hostile-org/good", fmt) and r.rc == 0 and "hostile-org/huge-1e17" not in again
+             and len(again) == len(fits) and "skipped hostile-org/huge-1e17 " in r.err,
+             "a cached size no image can have (from an older hfhub) is not trusted: the model is still skipped",
+             r.diag())
 
         # The monitor: same apps, the warnings on stderr, exit 0 (oned keeps the others).
         msg = driver_message({"HFHUB_ORG": "hostile-org", "HFHUB_LIMIT": "100"})
