@@ -183,7 +183,8 @@ hf_code hf_sizing_dir(const hf_sized_file *files, size_t n, uint64_t *bytes, hf_
 }
 
 /* Superblock backups with sparse_super: groups 0 and 1 and the powers of 3, 5
- * and 7 below the group count (no number is a power of two of them). */
+ * and 7 below the group count (no group is a power of two of these primes,
+ * so none is counted twice). */
 static uint64_t backup_groups(uint64_t groups)
 {
     uint64_t n = 1 + (groups > 1);
