@@ -753,9 +753,12 @@ static void process_info(run_ctx *x, final_model *f)
             rc = hf_model_update_from_json(m, info, &e);
         if (!rc && !m->sha)
             rc = hf_error_set(&e, HF_ERR_PROTOCOL, "%s: the answer has no commit (sha)", what);
-        if (!rc)
-            rc = hf_model_files_from_info(m, info, &e);
-        if (rc) {
+        if (!rc && (rc = hf_model_files_from_info(m, info, &e)) == HF_ERR_INVALID) {
+            /* sizes no image can hold: this model cannot be imported, the others can */
+            f->dwarn = format_warning("skipped %s (%s)", m->id, e.msg);
+            f->keep = false;
+            rc = HF_OK;
+        } else if (rc) {
             x->any_derr = true;
             if (!(f->derr = error_copy(&e)))
                 run_fail(x, HF_ERR_NOMEM, NULL);

@@ -1,5 +1,5 @@
 /* Metadata-only ext4 builder (see hf_ext4.h). mke2fs formats an empty
- * filesystem of exactly hf_sizing_ext4_bytes() in a sparse file; libext2fs
+ * filesystem of exactly hf_sizing_ext4() bytes in a sparse file; libext2fs
  * then allocates the inodes, writes every directory whole (entries packed in
  * name order), allocates every file's blocks as initialised extents without
  * writing them, and reads the extent trees back into the "file offset ->
@@ -891,7 +891,11 @@ hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n
         return rc;
     }
 
-    out->fs_bytes = hf_sizing_ext4_bytes(files, n);
+    rc = hf_sizing_ext4(files, n, &out->fs_bytes, err);
+    if (rc != HF_OK) {
+        hf_error_prefix(err, "ext4 image: ");
+        goto done;
+    }
     out->n_files = n;
     out->files = calloc(n ? n : 1, sizeof *out->files);
     if (!out->files) {

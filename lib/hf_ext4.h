@@ -26,7 +26,7 @@ typedef struct {
 } hf_ext4_file_map;
 
 typedef struct {
-    uint64_t fs_bytes;             /* size of the filesystem = hf_sizing_ext4_bytes(files, n) */
+    uint64_t fs_bytes;             /* size of the filesystem: hf_sizing_ext4(files, n) */
     hf_ext4_file_map *files;       /* one per input file, same order */
     size_t n_files;
 } hf_ext4_layout;
@@ -73,13 +73,14 @@ const char *hf_ext4_mke2fs_extended(hf_mke2fs_mode mode);
 void hf_ext4_name_uuid(const void *name, size_t len, uint8_t uuid[16], uint8_t hash_seed[16],
                        char text[37]);
 
-/* Creates (or truncates) raw_path as a sparse file of hf_sizing_ext4_bytes(files, n) bytes holding an ext4
+/* Creates (or truncates) raw_path as a sparse file of hf_sizing_ext4(files, n) bytes holding an ext4
  * filesystem (4 KiB blocks, 256-byte inodes, no journal, extents, 64bit, no resize_inode, 0 reserved blocks,
  * the same feature list whatever mke2fs.conf says, uid/gid 0, files 0644, directories 0755) in which every path of files[] exists as a regular file of exactly
  * files[i].size bytes with all its blocks allocated and marked initialised (not zeroed, not written), and
  * every parent directory exists. The files' data is NOT written: the caller writes it later at the mapped
  * offsets. Fails cleanly (error message, raw_path removed) on duplicate paths, a path that is both a file and a
- * directory, unsafe paths (hf_repo_path_is_safe), or a layout that does not fit.
+ * directory, unsafe paths (hf_repo_path_is_safe), sizes hf_sizing_ext4 refuses (a file over
+ * 16 TiB - 4 KiB, a filesystem over 192 TiB), or a layout that does not fit.
  * Needs mke2fs (e2fsprogs >= 1.44) in PATH, /usr/sbin or /sbin. With uuid, hash_seed and mtime
  * given, the same inputs give the same bytes (no clock, no randomness). */
 hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n,

@@ -115,11 +115,17 @@ hf_code hf_import_plan_make(hf_client *cl, const char *source, hf_format format_
         p->files_bytes += t->size;
         p->n_files++;
     }
-    p->stored_bytes = p->format == HF_FORMAT_QCOW2 ? hf_sizing_ext4_bytes(sized, p->n_files)
-                                                   : hf_sizing_dir_bytes(sized, p->n_files);
+    hf_code sz = p->format == HF_FORMAT_QCOW2
+                     ? hf_sizing_ext4(sized, p->n_files, &p->stored_bytes, err)
+                     : hf_sizing_dir(sized, p->n_files, &p->stored_bytes, err);
     free(paths);
     free(sel);
     free(sized);
+    if (sz) {
+        hf_error_prefix(err, "%s: ", p->address.repo_id);
+        hf_import_plan_free(p);
+        return sz;
+    }
     if (p->n_files == 0) {
         hf_error_set(err, HF_ERR_INVALID,
                      "%s: no file to import at commit %.12s (check include/exclude)",

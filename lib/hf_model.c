@@ -334,15 +334,21 @@ hf_code hf_model_files_from_info(hf_model *m, json_t *info, hf_error *err)
     }
     hf_select_files(paths, n, NULL, selected);
     size_t k = 0;
-    uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        if (selected[i] && strncmp(paths[i], ".hfhub/", 7)) { /* our name space: not imported */
+        if (selected[i] && strncmp(paths[i], ".hfhub/", 7)) /* our name space: not imported */
             files[k++] = (hf_sized_file){paths[i], sizes[i]};
-            bytes += sizes[i];
-        }
+    /* The image size first: it refuses sizes no image holds, so the sum
+     * below (at most the image size) cannot wrap. */
+    uint64_t image = 0, bytes = 0;
+    if ((rc = hf_sizing_ext4(files, k, &image, err))) {
+        hf_error_prefix(err, "model %s: ", m->id);
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++)
+        bytes += files[i].size;
     m->files = (int64_t)k;
     m->files_bytes = (int64_t)bytes;
-    m->image_bytes = (int64_t)hf_sizing_ext4_bytes(files, k);
+    m->image_bytes = (int64_t)image;
 
     json_t *config = json_object_get(info, "config");
     json_t *tc = json_is_object(config) ? json_object_get(config, "tokenizer_config") : NULL;
@@ -438,6 +444,9 @@ hf_code hf_model_from_cache_json(hf_model *m, json_t *o, hf_error *err)
         (rc = take_count(o, "files_bytes", &m->files_bytes, m->id, err)) ||
         (rc = take_count(o, "image_bytes", &m->image_bytes, m->id, err)))
         return rc;
+    /* An entry an older hfhub wrote for a model whose sizes no image holds. */
+    if (m->image_bytes > (int64_t)HF_EXT4_MAX_FS_BYTES)
+        return type_error(m->id, "image_bytes", "a size an image can have", err);
     v = json_object_get(o, "chat_template");
     m->chat_template = json_is_boolean(v) ? (json_is_true(v) ? HF_TRI_YES : HF_TRI_NO)
                                           : HF_TRI_UNKNOWN;

@@ -103,12 +103,14 @@ static hf_code add_entry(hf_repo_tree *t, json_t *e, const char *what, hf_error 
     }
     if (!(f.path = strdup(json_string_value(path))))
         return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    hf_repo_file *v = realloc(t->files, (t->n + 1) * sizeof *v);
-    if (!v) {
-        free(f.path);
-        return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    if (!(t->n & (t->n - 1))) { /* 0, 1, 2, 4...: double, so 200,000 entries stay linear */
+        hf_repo_file *v = realloc(t->files, (t->n ? 2 * t->n : 1) * sizeof *v);
+        if (!v) {
+            free(f.path);
+            return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+        }
+        t->files = v;
     }
-    t->files = v;
     t->files[t->n++] = f;
     return HF_OK;
 }

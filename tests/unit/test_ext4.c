@@ -243,8 +243,9 @@ static void small_layout(const char *raw, const char *keep)
     if (rc != HF_OK)
         return;
     struct stat st;
-    CHECK(l.fs_bytes == hf_sizing_ext4_bytes(f, n), "fs_bytes is hf_sizing_ext4_bytes (%llu)",
-          (unsigned long long)l.fs_bytes);
+    uint64_t sized = 0;
+    CHECK(hf_sizing_ext4(f, n, &sized, &err) == HF_OK && l.fs_bytes == sized,
+          "fs_bytes is hf_sizing_ext4's (%llu)", (unsigned long long)l.fs_bytes);
     CHECK(stat(raw, &st) == 0 && (uint64_t)st.st_size == l.fs_bytes, "raw file has the fs size");
     CHECK(maps_cover(&l, f, n), "every map covers its file's rounded size exactly");
     CHECK(l.files[0].n_extents == 0, "an empty file has no extents");
@@ -322,6 +323,28 @@ static void failures(const char *raw)
     expect_failure(raw, lf, 1, NULL, "the reserved name lost+found");
     hf_sized_file fine[] = {{"a.txt", 10}};
     expect_failure(raw, fine, 1, "a-label-longer-than-16", "a label over 16 bytes");
+    /* Sizes from a hostile Hub: refused at once, naming the file, before
+     * anything is laid out (the sizing once looped per block group). */
+    double t0 = now_s();
+    hf_sized_file huge[] = {{"ok.txt", 1}, {"weights/huge.bin", 100000000000000000ull}};
+    expect_failure(raw, huge, 2, NULL, "a file claiming 1e17 bytes");
+    hf_sized_file max[] = {{"max.bin", (uint64_t)INT64_MAX}};
+    expect_failure(raw, max, 1, NULL, "a file claiming 2^63-1 bytes");
+    hf_sized_file over[] = {{"over.bin", HF_EXT4_MAX_FILE_BYTES + 1}};
+    expect_failure(raw, over, 1, NULL, "a file one byte over 16 TiB - 4 KiB");
+    hf_sized_file many[14];
+    char names[14][24];
+    for (int i = 0; i < 14; i++) {
+        snprintf(names[i], sizeof names[i], "shard-%02d", i);
+        many[i] = (hf_sized_file){names[i], HF_EXT4_MAX_FILE_BYTES};
+    }
+    expect_failure(raw, many, 14, NULL, "14 files of 16 TiB (over 192 TiB together)");
+    hf_error err = {0};
+    hf_ext4_layout l;
+    hf_ext4_build(raw, huge, 2, NULL, &l, &err);
+    CHECK(strstr(err.msg, "\"weights/huge.bin\" claims 100000000000000000 bytes") != NULL,
+          "the refusal names the file and its claim: %s", err.msg);
+    CHECK(now_s() - t0 < 1.0, "hostile sizes refused in %.3f s", now_s() - t0);
     /* A stale image at the path is removed too, not left looking valid. */
     int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hf_qcow2.h"
+#include "hf_sizing.h"
 #include "unit.h"
 
 #define C 65536ULL
@@ -525,6 +526,36 @@ static void test_scale(void)
     CHECK(write_raw(in_dir("scale.raw"), 20 * GiB, w, 8), "expected scale raw written");
 }
 
+/* The largest image hfhub lays out (hf_sizing's 192 TiB) plans at once, with data at both
+ * ends; one 512 bytes over qcow2's own limit (2 PiB) is refused. */
+static void test_limits(void)
+{
+    hf_error e;
+    hf_qcow2 *q = NULL;
+    const uint64_t v = HF_EXT4_MAX_FS_BYTES;
+    const hf_range r[] = {{0, MiB}, {v / 2 + 12345, 3 * MiB}, {v - MiB, MiB}};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    hf_code rc = hf_qcow2_create(in_dir("limit.qcow2"), v, r, 3, false, &q, &e);
+    double ms = ms_since(&t0);
+    CHECK(rc == HF_OK && hf_qcow2_finish(q, &e) == HF_OK, "a 192 TiB disk planned (%s)", rc ? e.msg : "");
+    CHECK(ms < 1000, "192 TiB planned and its metadata written in %.1f ms (under 1 s)", ms);
+    if (q) {
+        CHECK(refcounts_exact(hf_qcow2_fd(q)) && hf_qcow2_host_offset(q, v - 1) != UINT64_MAX,
+              "192 TiB image: refcounts exact, the last byte mapped");
+        hf_qcow2_close(q);
+    }
+    unlink(in_dir("limit.qcow2"));
+    q = NULL;
+    rc = hf_qcow2_create(in_dir("limit.qcow2"), ((uint64_t)2 << 50) + 512, NULL, 0, false, &q, &e);
+    CHECK(rc == HF_ERR_INVALID && strstr(e.msg, "larger than qcow2 allows"),
+          "2 PiB + 512 bytes refused: %s", e.msg);
+    rc = hf_qcow2_create(in_dir("limit.qcow2"), (uint64_t)2 << 50, NULL, 0, false, &q, &e);
+    CHECK(rc == HF_OK, "2 PiB (qemu's limit) accepted (%s)", rc ? e.msg : "");
+    hf_qcow2_close(q);
+    unlink(in_dir("limit.qcow2"));
+}
+
 int main(void)
 {
     const char *keep = getenv("HFHUB_QCOW2_KEEP");
@@ -548,6 +579,7 @@ int main(void)
     test_invalid();
     test_empty();
     test_scale();
+    test_limits();
     if (!(keep && *keep)) {
         const char *names[] = {"image.qcow2", "expected.raw", "empty.qcow2", "empty.raw", "scale.qcow2",
                                "scale.raw"};
