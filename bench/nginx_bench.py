@@ -36,7 +36,8 @@ coreutils sha256sum, CPU-bound: GB/s per core), a 1 GiB write with dd conv=fdata
 
 Environment: BENCH_ONLY=big|small (default both), BENCH_CONTENDERS=comma list of
 hfhub-dir,hfhub-qcow2,aria2c,curl (default all), BENCH_LIMITS=0 skips the limits,
-BENCH_VERIFY=0 skips the checks, BENCH_PERF=DIR records each hfhub run with
+BENCH_VERIFY=0 skips the checks, BENCH_SETTLE=S waits S seconds (default 40) before each contender
+on the many-files repository (see Bench.run), BENCH_PERF=DIR records each hfhub run with
 `perf record -g` into DIR/<repo>-<format>.data (perf adds overhead: its times are not the
 benchmark's). Results are also written to build/bench-nginx.json."""
 import hashlib
@@ -62,6 +63,7 @@ CONTENDERS = os.environ.get("BENCH_CONTENDERS", "hfhub-dir,hfhub-qcow2,aria2c,cu
 LIMITS = os.environ.get("BENCH_LIMITS", "1") != "0"
 VERIFY = os.environ.get("BENCH_VERIFY", "1") != "0"
 PERF = os.environ.get("BENCH_PERF")
+SETTLE = float(os.environ.get("BENCH_SETTLE", "40"))
 OUT_JSON = os.path.join(ROOT, "build", "bench-nginx.json")
 MB = 1e6
 GIB = 1 << 30
@@ -316,6 +318,12 @@ class Bench:
     def run(self, repo, want, name, fn, nbytes):
         work = tempfile.mkdtemp(prefix="run-", dir=self.tmp)
         subprocess.run(["sync"])   # start without the previous run's dirty pages
+        if len(want) > 100 and SETTLE > 0:
+            # ext4 without a journal will not reuse an inode freed in the last ~35 s
+            # (recently_deleted(), dirty_expire_centisecs + 5 s) and walks them all on every
+            # create: let the inodes freed before this contender (by an earlier run, or by
+            # anything else on the machine) age out of that window first
+            time.sleep(SETTLE)
         cpu0 = self.nginx.cpu()
         try:
             res, check = fn(work)
