@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,49 +252,99 @@ static bool journal_matches(const char *path, const char *key)
 #define WRITEBACK_EVERY ((uint64_t)64 << 20)
 
 typedef struct {
+    int fd;     /* an open directory below the root, or -1 */
+    char *path; /* its path relative to the root ("" for the root itself) */
+} dir_cache;
+
+typedef struct {
     int root;               /* the work directory */
     const hf_fetch_file *files;
     size_t n;
     int *fds;
     size_t open_count, next_evict;
     uint64_t unflushed;
+    dir_cache dc;           /* the directory of the last file opened */
 } dir_sink;
 
-/* Opens (creating) a file below root without following any symlink. */
-static int open_below(int root, const char *path, bool create, hf_error *err)
+static void dir_cache_clear(dir_cache *dc)
 {
-    char *copy = strdup(path);
+    if (dc->fd >= 0)
+        close(dc->fd);
+    free(dc->path);
+    dc->fd = -1;
+    dc->path = NULL;
+}
+
+/* Opens (creating, if asked) the directory dir (n bytes of a relative path)
+ * below root, one segment at a time, following no symlink. */
+static int open_dir_below(int root, const char *dir, size_t n, bool create, const char *what,
+                          hf_error *err)
+{
+    char *copy = strndup(dir, n);
     if (!copy) {
         hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         return -1;
     }
-    int dir = dup(root);
+    int fd = dup(root);
+    if (fd < 0)
+        hf_error_set(err, HF_ERR_IO, "cannot open the directory of %s: %s", what, strerror(errno));
     char *seg = copy, *slash;
-    while (dir >= 0 && (slash = strchr(seg, '/'))) {
-        *slash = '\0';
-        if (create && mkdirat(dir, seg, 0755) && errno != EEXIST) {
-            hf_error_set(err, HF_ERR_IO, "cannot create the directory %s: %s", path,
+    while (fd >= 0 && *seg) {
+        if ((slash = strchr(seg, '/')))
+            *slash = '\0';
+        if (create && mkdirat(fd, seg, 0755) && errno != EEXIST) {
+            hf_error_set(err, HF_ERR_IO, "cannot create the directory %s: %s", what,
                          strerror(errno));
-            close(dir);
-            dir = -1;
+            close(fd);
+            fd = -1;
             break;
         }
-        int next = openat(dir, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = openat(fd, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0)
-            hf_error_set(err, HF_ERR_IO, "cannot open the directory of %s: %s", path,
+            hf_error_set(err, HF_ERR_IO, "cannot open the directory of %s: %s", what,
                          strerror(errno));
-        close(dir);
-        dir = next;
-        seg = slash + 1;
-    }
-    int fd = -1;
-    if (dir >= 0) {
-        fd = openat(dir, seg, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-        if (fd < 0)
-            hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-        close(dir);
+        close(fd);
+        fd = next;
+        seg = slash ? slash + 1 : seg + strlen(seg);
     }
     free(copy);
+    return fd;
+}
+
+/* Opens (creating) a file below root without following any symlink. The
+ * directory is walked segment by segment, once: dc keeps the last file's
+ * directory open, and files come mostly in path order, so a model's
+ * thousands of files in a few directories cost one openat each. */
+static int open_below_cached(int root, dir_cache *dc, const char *path, bool create,
+                             hf_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (dc->fd < 0 || strlen(dc->path) != n || strncmp(dc->path, path, n)) {
+        dir_cache_clear(dc);
+        int fd = open_dir_below(root, path, n, create, path, err);
+        if (fd < 0)
+            return -1;
+        if (!(dc->path = strndup(path, n))) {
+            close(fd);
+            hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        dc->fd = fd;
+    }
+    const char *base = slash ? slash + 1 : path;
+    int fd = openat(dc->fd, base, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0)
+        hf_error_set(err, HF_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* The same, for one file: nothing kept open. */
+static int open_below(int root, const char *path, bool create, hf_error *err)
+{
+    dir_cache dc = {.fd = -1};
+    int fd = open_below_cached(root, &dc, path, create, err);
+    dir_cache_clear(&dc);
     return fd;
 }
 
@@ -313,7 +365,7 @@ static int dir_fd(dir_sink *s, size_t i, hf_error *err)
             }
         }
     }
-    int fd = open_below(s->root, s->files[i].path, false, err);
+    int fd = open_below_cached(s->root, &s->dc, s->files[i].path, false, err);
     if (fd >= 0) {
         s->fds[i] = fd;
         s->open_count++;
@@ -487,34 +539,143 @@ static hf_manifest_info manifest_info(const hf_import_plan *p, const char *sourc
                               .format = p->format == HF_FORMAT_DIR ? "dir" : "qcow2"};
 }
 
-/* fsyncs the tree's directories, each once (entries are durable only then).
- * Files are listed in path order, so a file's directory is usually the
- * previous file's. */
+/* true when dir (n bytes) is prev or one of prev's ancestors */
+static bool is_dir_or_ancestor(const char *prev, const char *dir, size_t n)
+{
+    return prev && !strncmp(prev, dir, n) && (prev[n] == '\0' || prev[n] == '/');
+}
+
+/* fsyncs the tree's root and each of its directories once, ancestors
+ * included (a directory's entry lives in its parent). Files are listed in
+ * path order, so the directories under one prefix come together: what the
+ * previous directory already synced is skipped. */
 static hf_code fsync_dirs(int root, const hf_import_plan *p, hf_error *err)
 {
     if (fsync(root))
         return hf_error_set(err, HF_ERR_IO, "cannot flush the import's directory: %s",
                             strerror(errno));
-    char *last = NULL;
-    for (size_t i = 0; i <= p->n_files; i++) {
+    char *prev = NULL;
+    hf_code rc = HF_OK;
+    for (size_t i = 0; !rc && i <= p->n_files; i++) {
         const char *path = i < p->n_files ? p->files[i].path : HF_MANIFEST_PATH;
         const char *slash = strrchr(path, '/');
         if (!slash)
             continue;
         size_t len = (size_t)(slash - path);
-        if (last && strlen(last) == len && !strncmp(last, path, len))
+        if (prev && strlen(prev) == len && !strncmp(prev, path, len))
             continue;
-        free(last);
-        if (!(last = strndup(path, len)))
-            return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-        int fd = openat(root, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0) {
-            fsync(fd);
+        for (size_t n = 1; !rc && n <= len; n++) {
+            if (n < len && path[n] != '/')
+                continue;
+            if (is_dir_or_ancestor(prev, path, n))
+                continue;
+            int fd = open_dir_below(root, path, n, false, path, err);
+            if (fd < 0) {
+                rc = err->code;
+                break;
+            }
+            int bad = fsync(fd) ? errno : 0;
             close(fd);
+            if (bad)
+                rc = io_error(err, "flush the directory of", path, bad);
+        }
+        free(prev);
+        if (!rc && !(prev = strndup(path, len)))
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+    }
+    free(prev);
+    return rc;
+}
+
+/* Flushing a directory import before DEST appears.
+ *
+ * Crash safety: DEST appears (the rename of the work directory) only after
+ * (1) every file, the manifest included, has been fsync()ed: its data and
+ * its inode are on stable storage; then (2) every directory of the tree and
+ * the tree's root have been fsync()ed: the entries naming those files are on
+ * stable storage; and after that the caller renames and fsyncs DEST's parent.
+ * A crash before the rename leaves only the work directory, which the next
+ * run resumes or discards (its journal decides, every file is verified
+ * again); a crash after it leaves a complete DEST. Exit 0 comes only after
+ * all of it, and any failing fsync fails the import.
+ *
+ * The fsyncs of step (1) run on FLUSH_THREADS threads at once. Each is still
+ * a complete fsync of one file (nothing weaker than the one-by-one loop it
+ * replaces), but fsyncs that wait together share the device's cache flushes
+ * and, on a journaling file system (ext4, xfs), one journal commit, where
+ * one by one each file paid for its own: 20,000 small files took tens of
+ * seconds, now about one. syncfs() would also do it in one commit but waits for every
+ * other writer of the file system (a shared datastore), so it is not used.
+ * The threads are joined before step (2). */
+#define FLUSH_THREADS 16
+#define FLUSH_BATCH 64
+
+typedef struct {
+    int root;
+    const hf_import_plan *p;
+    pthread_mutex_t mu;
+    size_t next;   /* the next file to take; p->n_files is the manifest */
+    bool failed;
+    hf_error err;  /* the first failure */
+} flush_job;
+
+static void *flush_worker(void *arg)
+{
+    flush_job *j = arg;
+    dir_cache dc = {.fd = -1};
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t from = j->next, to = from + FLUSH_BATCH;
+        if (to > j->p->n_files + 1)
+            to = j->p->n_files + 1;
+        j->next = to;
+        bool stop = j->failed || from >= to;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+        for (size_t i = from; i < to; i++) {
+            const char *path = i < j->p->n_files ? j->p->files[i].path : HF_MANIFEST_PATH;
+            hf_error e = {0};
+            int fd = open_below_cached(j->root, &dc, path, false, &e);
+            if (fd >= 0 && fsync(fd))
+                io_error(&e, "flush", path, errno);
+            if (fd >= 0)
+                close(fd);
+            if (e.code != HF_OK) {
+                pthread_mutex_lock(&j->mu);
+                if (!j->failed) {
+                    j->failed = true;
+                    j->err = e;
+                }
+                pthread_mutex_unlock(&j->mu);
+                break;
+            }
         }
     }
-    free(last);
-    return HF_OK;
+    dir_cache_clear(&dc);
+    return NULL;
+}
+
+/* Steps (1) and (2) above. */
+static hf_code flush_files(int root, const hf_import_plan *p, hf_error *err)
+{
+    flush_job j = {.root = root, .p = p};
+    if (pthread_mutex_init(&j.mu, NULL))
+        return hf_error_set(err, HF_ERR_NOMEM, "cannot create a lock");
+    size_t want = (p->n_files + 1 + FLUSH_BATCH - 1) / FLUSH_BATCH, n = 0;
+    pthread_t th[FLUSH_THREADS];
+    /* the calling thread works too: fewer threads only make it slower */
+    while (n + 1 < want && n < FLUSH_THREADS && !pthread_create(&th[n], NULL, flush_worker, &j))
+        n++;
+    flush_worker(&j);
+    for (size_t k = 0; k < n; k++)
+        pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&j.mu);
+    if (j.failed) {
+        *err = j.err;
+        return err->code;
+    }
+    return fsync_dirs(root, p, err);
 }
 
 static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *source,
@@ -528,7 +689,7 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
         if (mkdir(part, 0755))
             return hf_error_set(err, HF_ERR_IO, "cannot create %s: %s", part, strerror(errno));
     }
-    dir_sink s = {.files = p->files, .n = p->n_files};
+    dir_sink s = {.files = p->files, .n = p->n_files, .dc = {.fd = -1}};
     s.root = open(part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     s.fds = malloc(p->n_files * sizeof *s.fds);
     hf_code rc = HF_OK;
@@ -537,13 +698,21 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
     else if (!s.fds)
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !rc && i < p->n_files; i++) {
-        int fd = open_below(s.root, p->files[i].path, true, err);
+        int fd = open_below_cached(s.root, &s.dc, p->files[i].path, true, err);
         if (fd < 0) {
             rc = err->code;
             break;
         }
-        /* sized up front: sparse until the bytes arrive */
-        if (ftruncate(fd, (off_t)p->files[i].size))
+        /* Sized up front, and allocated where the file system can: the
+         * blocks are then reserved now (a full disk shows here, not in the
+         * middle of the download), and the writes fill allocated extents
+         * instead of making ext4 reserve, track and later allocate delayed
+         * blocks for every piece that arrives. Elsewhere the file is sparse
+         * until the bytes arrive. Allocated blocks read as zeros. */
+        uint64_t size = p->files[i].size;
+        if (size && fallocate(fd, 0, 0, (off_t)size) && errno != EOPNOTSUPP && errno != ENOSYS)
+            rc = io_error(err, "allocate", p->files[i].path, errno);
+        else if (ftruncate(fd, (off_t)size))
             rc = io_error(err, "size", p->files[i].path, errno);
         close(fd);
         s.fds[i] = -1;
@@ -571,18 +740,9 @@ static hf_code run_dir(hf_client *cl, const hf_import_plan *p, const char *sourc
             close(fd);
         free(text);
     }
-    /* on disk before DEST appears: each file, then the directories (only our
-     * files; syncfs would wait for everything else on the filesystem too) */
-    for (size_t i = 0; !rc && i <= p->n_files; i++) {
-        const char *path = i < p->n_files ? p->files[i].path : HF_MANIFEST_PATH;
-        int fd = open_below(s.root, path, false, err);
-        if (fd < 0 || fsync(fd))
-            rc = fd < 0 ? err->code : io_error(err, "flush", path, errno);
-        if (fd >= 0)
-            close(fd);
-    }
     if (!rc)
-        rc = fsync_dirs(s.root, p, err);
+        rc = flush_files(s.root, p, err);
+    dir_cache_clear(&s.dc);
     if (s.root >= 0)
         close(s.root);
     return rc;
