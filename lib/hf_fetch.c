@@ -172,12 +172,14 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         curl_multi_perform(c.multi, &running);
         CURLMsg *m;
         int left;
+        bool finished_any = false;
         while ((m = curl_multi_info_read(c.multi, &left))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
             xfer *x = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             fetch_finish_xfer(&c, x, m->data.result, hf_http_now());
+            finished_any = true;
         }
         now = hf_http_now();
         for (int i = 0; i < c.n_active; i++) {
@@ -243,8 +245,13 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
             }
         }
         /* sleep until a socket is ready, or until the rate cap lets the
-         * next waiting transfer go on */
-        curl_multi_poll(c.multi, NULL, 0, (int)fetch_pace(&c, hf_http_now()), NULL);
+         * next waiting transfer go on; but when transfers just finished and
+         * there is room for more, start them at once (with many small files
+         * the poll's timeout would otherwise pace the requests) */
+        long wait_ms = fetch_pace(&c, hf_http_now());
+        if (finished_any && c.n_active < c.target && hf_http_now() >= c.pause_until)
+            wait_ms = 0;
+        curl_multi_poll(c.multi, NULL, 0, (int)wait_ms, NULL);
     }
     report(&c, hf_http_now(), true);
     if (c.failed) {

@@ -23,10 +23,18 @@ void fetch_journal_line(fetch *c, const char *fmt, ...)
     va_end(ap);
     /* One write(2) per line with O_APPEND: a kill leaves at most a torn last
      * line, which replay ignores. */
-    if (n > 0 && write(c->journal_fd, line, (size_t)n) != n) {
+    ssize_t w = n > 0 ? write(c->journal_fd, line, (size_t)n) : 0;
+    if (n > 0 && w != n) {
+        int e_no = w >= 0 ? ENOSPC : errno; /* a short write: the disk is full */
         hf_error e;
-        hf_error_set(&e, HF_ERR_IO, "cannot write the resume journal %s: %s",
-                     c->opt->journal_path, strerror(errno));
+        if (e_no == ENOSPC || e_no == EDQUOT)
+            hf_error_set(&e, HF_ERR_IO,
+                         "the disk is full while writing the resume journal %s; free space and "
+                         "run the same command again to continue",
+                         c->opt->journal_path);
+        else
+            hf_error_set(&e, HF_ERR_IO, "cannot write the resume journal %s: %s",
+                         c->opt->journal_path, strerror(e_no));
         fetch_fail(c, &e);
     }
 }
