@@ -54,6 +54,8 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("HFHUB_BENCH_BIN", os.path.join(ROOT, "build", "bin"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from harness import sha256_file  # noqa: E402
 GNU_TIME = "/usr/bin/time"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DATA = os.environ.get("BENCH_DATA", os.path.join(tempfile.gettempdir(), "hfhub-nginx-bench-data"))
@@ -94,14 +96,6 @@ def git_blob_id(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def make_repo(repo):
     """Writes the repository's files and its API answers under DATA/www; returns
     {path: (size, sha256)}. Kept between runs (DATA/<repo>.json says it is complete)."""
@@ -121,7 +115,7 @@ def make_repo(repo):
         for i in range(4):
             path = "model-%05d-of-00004.safetensors" % (i + 1)
             write_random(os.path.join(base, path), GIB)
-            digest = file_sha256(os.path.join(base, path))
+            digest = sha256_file(os.path.join(base, path))
             want[path] = (GIB, digest)
             entries.append({"type": "file", "path": path, "size": GIB,
                             "oid": hashlib.sha1(digest.encode()).hexdigest(),
@@ -262,7 +256,7 @@ def check_dir(root, want, extra_ok=(".hfhub", "lost+found")):
             bad.append("missing " + path)
         elif os.path.getsize(p) != size:
             bad.append("size of " + path)
-        elif file_sha256(p) != digest:
+        elif sha256_file(p) != digest:
             bad.append("sha256 of " + path)
         if len(bad) > 3:
             break

@@ -489,92 +489,6 @@ static bool finish_attempt(hf_http *h, hf_http_request *r, CURLcode cc, double n
     return false;
 }
 
-void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
-{
-    size_t done = 0;
-    int active = 0;
-    unsigned char *state = calloc(n ? n : 1, 1); /* 0 waiting, 1 active, 2 final */
-    if (!state) {
-        for (size_t i = 0; i < n; i++)
-            hf_error_set(&reqs[i]->err, HF_ERR_NOMEM, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        reqs[i]->index = i;
-        hf_error_clear(&reqs[i]->err);
-        reqs[i]->attempts = reqs[i]->redirects = 0;
-        reqs[i]->not_before = 0;
-    }
-    while (done < n) {
-        double now = hf_http_now();
-        if (h->deadline > 0 && now >= h->deadline) {
-            for (size_t i = 0; i < n; i++) {
-                if (state[i] == 2)
-                    continue;
-                if (state[i] == 1)
-                    end_attempt(h, reqs[i]);
-                hf_error_set(&reqs[i]->err, HF_ERR_TIMEOUT,
-                             "%s: no answer before the deadline", reqs[i]->url);
-                state[i] = 2;
-                done++;
-            }
-            break;
-        }
-        double wake = now + 1.0;
-        for (size_t i = 0; i < n && active < h->max_parallel; i++) {
-            if (state[i] != 0)
-                continue;
-            double start_at = reqs[i]->not_before;
-            if (h->pause_until > start_at)
-                start_at = h->pause_until;
-            if (start_at > now) {
-                if (start_at < wake)
-                    wake = start_at;
-                continue;
-            }
-            if (start_attempt(h, reqs[i], now)) {
-                state[i] = 1;
-                active++;
-            } else {
-                state[i] = 2;
-                done++;
-            }
-        }
-        int running = 0;
-        curl_multi_perform(h->multi, &running);
-        CURLMsg *msg;
-        int left;
-        bool finished_any = false;
-        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            hf_http_request *r = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            CURLcode cc = msg->data.result;
-            size_t idx = r->index;
-            active--;
-            finished_any = true;
-            if (finish_attempt(h, r, cc, hf_http_now())) {
-                state[idx] = 2;
-                done++;
-            } else {
-                state[idx] = 0;
-            }
-        }
-        if (done >= n)
-            break;
-        now = hf_http_now();
-        long timeout_ms = (long)((wake - now) * 1000);
-        if (timeout_ms < 0 || finished_any)
-            timeout_ms = 0; /* a slot was freed: start the next request now */
-        if (timeout_ms > 1000)
-            timeout_ms = 1000;
-        if (active > 0 || timeout_ms > 0)
-            curl_multi_poll(h->multi, NULL, 0, (int)timeout_ms, NULL);
-    }
-    free(state);
-}
-
 void hf_http_run_one(hf_http *h, hf_http_request *r)
 {
     hf_http_run(h, &r, 1);
@@ -700,4 +614,35 @@ void hf_http_run_feed(hf_http *h, hf_http_feed *f)
         hf_error_set(&held[i]->err, HF_ERR_NETWORK, "%s: abandoned", held[i]->url);
     }
     free(held);
+}
+
+/* hf_http_run: a fed run over a fixed array, handed over in order. */
+typedef struct {
+    hf_http_request **reqs;
+    size_t n, next;
+} array_feed;
+
+static hf_http_request *array_next(void *user)
+{
+    array_feed *a = user;
+    if (a->next >= a->n)
+        return NULL;
+    a->reqs[a->next]->index = a->next;
+    return a->reqs[a->next++];
+}
+
+static void array_done(void *user, hf_http_request *r)
+{
+    (void)user;
+    (void)r; /* the outcome stays in the request */
+}
+
+void hf_http_run(hf_http *h, hf_http_request **reqs, size_t n)
+{
+    array_feed a = {.reqs = reqs, .n = n};
+    hf_http_feed feed = {.next = array_next, .done = array_done, .user = &a};
+    hf_http_run_feed(h, &feed);
+    if (feed.cancel) /* out of memory before the run could start */
+        for (size_t i = a.next; i < n; i++)
+            hf_error_set(&reqs[i]->err, HF_ERR_NOMEM, "out of memory");
 }
