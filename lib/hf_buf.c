@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,17 @@ char *hf_buf_steal(hf_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     return p;
+}
+
+void *hf_array_reserve(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap < *cap || ncap > SIZE_MAX / elem)
+        return NULL;
+    void *grown = realloc(v, ncap * elem);
+    if (grown)
+        *cap = ncap;
+    return grown;
 }

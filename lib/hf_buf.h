@@ -24,4 +24,9 @@ bool hf_buf_printf(hf_buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Hands the data to the caller (free() it) and leaves b empty. */
 char *hf_buf_steal(hf_buf *b);
 
+/* Makes room for one more element in a growable array (v, *cap elements of
+ * elem bytes, n in use): doubles it (from first) when full. Returns the
+ * array (moved, perhaps), or NULL when out of memory, v then unchanged. */
+void *hf_array_reserve(void *v, size_t *cap, size_t n, size_t elem, size_t first);
+
 #endif

@@ -3,6 +3,7 @@
  * the start of a run the replay that turns it into what is left to fetch
  * and what to hash again from disk. */
 #include "hf_fetch_internal.h"
+#include "hf_buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,14 +52,10 @@ void fetch_journal_written(fetch *c, xfer *x)
 
 static bool have_add(file_state *fs, uint64_t a, uint64_t b)
 {
-    if (fs->n_have == fs->cap_have) {
-        size_t cap = fs->cap_have ? fs->cap_have * 2 : 8;
-        span *v = realloc(fs->have, cap * sizeof *v);
-        if (!v)
-            return false;
-        fs->have = v;
-        fs->cap_have = cap;
-    }
+    span *v = hf_array_reserve(fs->have, &fs->cap_have, fs->n_have, sizeof *v, 8);
+    if (!v)
+        return false;
+    fs->have = v;
     fs->have[fs->n_have++] = (span){a, b};
     return true;
 }

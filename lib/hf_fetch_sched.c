@@ -4,6 +4,7 @@
  * running transfer with the most left), and how many connections to run
  * (probing for more while that pays off, fewer when the server says so). */
 #include "hf_fetch_internal.h"
+#include "hf_buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,10 @@ bool fetch_todo_add(fetch *c, file_state *fs, uint64_t start, uint64_t end)
         fs->todo[i].start = start;
         return true;
     }
-    if (fs->n_todo == fs->cap_todo) {
-        size_t cap = fs->cap_todo ? fs->cap_todo * 2 : 4;
-        span *v = realloc(fs->todo, cap * sizeof *v);
-        if (!v)
-            return false;
-        fs->todo = v;
-        fs->cap_todo = cap;
-    }
+    span *v = hf_array_reserve(fs->todo, &fs->cap_todo, fs->n_todo, sizeof *v, 4);
+    if (!v)
+        return false;
+    fs->todo = v;
     memmove(&fs->todo[i + 1], &fs->todo[i], (fs->n_todo - i) * sizeof *fs->todo);
     fs->todo[i] = (span){start, end};
     fs->n_todo++;

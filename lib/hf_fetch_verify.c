@@ -4,6 +4,7 @@
  * (or on disk, read back when their turn comes), and a finished file is
  * compared with the tree: a mismatch fetches it once more, then fails. */
 #include "hf_fetch_internal.h"
+#include "hf_buf.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -128,14 +129,10 @@ void fetch_drain(fetch *c, file_state *fs)
 /* Inserts s at position i of fs's pending list (kept sorted by offset). */
 static bool pending_insert(file_state *fs, size_t i, segment s)
 {
-    if (fs->n_pending == fs->cap_pending) {
-        size_t cap = fs->cap_pending ? fs->cap_pending * 2 : 8;
-        segment *v = realloc(fs->pending, cap * sizeof *v);
-        if (!v)
-            return false;
-        fs->pending = v;
-        fs->cap_pending = cap;
-    }
+    segment *v = hf_array_reserve(fs->pending, &fs->cap_pending, fs->n_pending, sizeof *v, 8);
+    if (!v)
+        return false;
+    fs->pending = v;
     memmove(&fs->pending[i + 1], &fs->pending[i], (fs->n_pending - i) * sizeof *fs->pending);
     fs->pending[i] = s;
     fs->n_pending++;
