@@ -1059,3 +1059,24 @@ done:
     *n = r.n;
     return HF_OK;
 }
+
+bool hf_ext4_locate(const hf_ext4_file_map *m, uint64_t off, uint64_t *image_offset,
+                    uint64_t *contiguous)
+{
+    size_t lo = 0, hi = m->n_extents; /* the first extent that starts after off */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->extents[mid].file_offset <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return false;
+    const hf_extent *e = &m->extents[lo - 1];
+    if (off - e->file_offset >= e->length)
+        return false;
+    *image_offset = e->image_offset + (off - e->file_offset);
+    *contiguous = e->length - (off - e->file_offset);
+    return true;
+}

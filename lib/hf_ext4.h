@@ -8,6 +8,7 @@
 #ifndef HF_EXT4_H
 #define HF_EXT4_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,12 @@ hf_code hf_ext4_build(const char *raw_path, const hf_sized_file *files, size_t n
  * Each range has file_offset = image_offset = its start. Free *ranges with free(). */
 hf_code hf_ext4_metadata_ranges(const char *raw_path, const hf_ext4_layout *layout,
                                 hf_extent **ranges, size_t *n, hf_error *err);
+
+/* Where byte off of a mapped file lies in the image (*image_offset), and how many bytes from
+ * there are contiguous in the image (*contiguous, to the end of its extent). false when off is
+ * outside the map. */
+bool hf_ext4_locate(const hf_ext4_file_map *m, uint64_t off, uint64_t *image_offset,
+                    uint64_t *contiguous);
 
 void hf_ext4_layout_free(hf_ext4_layout *layout);
 

@@ -132,7 +132,40 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
             goto out;
         }
     }
-    qsort_r(c.order, n, sizeof *c.order, cmp_size_desc, c.files);
+    if (o.emit) {
+        /* stream mode: the stream's order, no journal, RAM bounded by the window */
+        c.stream = true;
+        o.journal_path = NULL;
+        o.ram_budget = SIZE_MAX;
+        SET_DEFAULT(stream_window, (uint64_t)128 << 20);
+        if (o.stream_window < ((uint64_t)1 << 20))
+            o.stream_window = (uint64_t)1 << 20;
+        bool *seen = calloc(n ? n : 1, sizeof *seen);
+        c.stream_start = calloc(n ? n : 1, sizeof *c.stream_start);
+        if (!seen || !c.stream_start) {
+            free(seen);
+            rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        uint64_t at = 0;
+        for (size_t k = 0; k < n && !rc; k++) {
+            size_t i = o.stream_order ? o.stream_order[k] : k;
+            if (i >= n || seen[i]) {
+                rc = hf_error_set(err, HF_ERR_USAGE, "internal error: the stream order is not a "
+                                                     "permutation of the files");
+                break;
+            }
+            seen[i] = true;
+            c.order[k] = i;
+            c.stream_start[i] = at;
+            at += files[i].size;
+        }
+        free(seen);
+        if (rc)
+            goto out;
+    } else {
+        qsort_r(c.order, n, sizeof *c.order, cmp_size_desc, c.files);
+    }
     for (size_t k = 0; k < n; k++)
         c.files[c.order[k]].rank = k;
     if (o.journal_path && (rc = fetch_replay_journal(&c, err)))
@@ -166,7 +199,8 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     while (!c.failed && c.files_done < n) {
         double now = hf_http_now();
         fetch_pace(&c, now);
-        while (!c.failed && c.n_active < c.target && now >= c.pause_until && fetch_start_next(&c, now))
+        while (!c.failed && c.n_active < c.target && now >= c.pause_until &&
+               (c.stream ? fetch_stream_start_next(&c, now) : fetch_start_next(&c, now)))
             ;
         int running;
         curl_multi_perform(c.multi, &running);
@@ -182,10 +216,18 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
             finished_any = true;
         }
         now = hf_http_now();
+        /* time spent waiting for the stream's reader is nobody's stall */
+        double blocked = c.emit_blocked;
+        c.emit_blocked = 0;
         for (int i = 0; i < c.n_active; i++) {
             xfer *x = c.active[i];
-            double dt = now - x->tick;
+            double dt = now - x->tick - blocked;
             x->tick = now;
+            x->last_byte += blocked;
+            if (x->last_byte > now)
+                x->last_byte = now;
+            if (dt < 0)
+                dt = 0;
             if (x->paused) {
                 x->last_byte = now; /* waiting for the rate cap, not for the server */
                 continue;
@@ -280,6 +322,7 @@ out:
     }
     free(c.files);
     free(c.order);
+    free(c.stream_start);
     free(c.active);
     free(c.queue);
     free(c.readbuf);

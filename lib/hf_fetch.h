@@ -24,7 +24,18 @@
  * - memory is bounded: data that arrives ahead of a file's hash position is
  *   kept in RAM up to a budget, beyond which it is read back from the sink
  *   when the hash reaches it (the count of such bytes is reported);
- * - an optional cap on the aggregate rate of all connections together. */
+ * - an optional cap on the aggregate rate of all connections together.
+ *
+ * Stream mode (options.emit set) serves a destination that can only be
+ * written in order, such as a pipe: there is no sink and no journal, and
+ * every byte goes to emit exactly once, in one global order (the files in
+ * stream_order, each from its first byte to its last), as it passes
+ * through the digests. Only bytes less than stream_window ahead of the
+ * emitted position are requested, and the scheduler also stops while
+ * stream_window bytes wait in RAM, so memory stays bounded whatever the
+ * file sizes claim. A file is checked against its hash when its last byte
+ * has been emitted; a mismatch then fails the run (the bytes are gone, so
+ * there is no second try). */
 #ifndef HF_FETCH_H
 #define HF_FETCH_H
 
@@ -65,6 +76,12 @@ typedef struct {
 
 typedef void (*hf_fetch_progress_fn)(void *user, const hf_fetch_progress *p);
 
+/* Stream mode's consumer: len bytes of file `file` at offset off, called in
+ * stream order from the engine's thread. May block (the time it blocks is
+ * not counted against the connections' stall and low-speed limits). */
+typedef hf_code (*hf_fetch_emit_fn)(void *user, size_t file, uint64_t off, const void *buf,
+                                    size_t len, hf_error *err);
+
 typedef struct {
     const char *endpoint;        /* Hub origin: the only one that gets the token */
     const char *token;           /* NULL: anonymous */
@@ -91,6 +108,11 @@ typedef struct {
     const char *journal_key;     /* a journal with another key is started afresh */
     hf_fetch_progress_fn progress;
     void *progress_user;
+    /* stream mode (see above): emit set, sink and journal_path unused */
+    hf_fetch_emit_fn emit;
+    void *emit_user;
+    const size_t *stream_order;  /* a permutation of 0..n-1 */
+    uint64_t stream_window;      /* bytes, default 128 MiB, at least 1 MiB */
 } hf_fetch_options;
 
 typedef struct {
@@ -102,6 +124,7 @@ typedef struct {
     long stalls;
     long reresolves;
     int max_connections_used;
+    uint64_t peak_waiting;       /* most bytes held in RAM at once waiting for their turn */
 } hf_fetch_stats;
 
 hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt,

@@ -122,6 +122,11 @@ typedef struct fetch {
     double quantum;         /* credit handed out at a time */
     xfer **queue;           /* paused transfers waiting for credit, oldest first */
     int n_queue;
+    /* stream mode (hf_fetch.h): order[] is the stream order, rank its index */
+    bool stream;
+    size_t stream_cur;      /* order[] before it: emitted and verified */
+    uint64_t *stream_start; /* per file: its first byte's position in the stream */
+    double emit_blocked;    /* seconds spent in emit since the main loop last looked */
 } fetch;
 
 /* hf_fetch.c */
@@ -137,6 +142,8 @@ hf_code fetch_plan_file(fetch *c, file_state *fs);
 /* hf_fetch_verify.c */
 bool fetch_hash_start(file_state *fs);
 void fetch_hash_bytes(file_state *fs, const void *p, size_t n);
+bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off);
+void fetch_consume(fetch *c, file_state *fs, const void *p, size_t n);
 void fetch_free_pending(fetch *c, file_state *fs);
 void fetch_drain(fetch *c, file_state *fs);
 bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len);
@@ -152,6 +159,7 @@ long fetch_pace(fetch *c, double now);
 /* hf_fetch_sched.c */
 bool fetch_todo_add(fetch *c, file_state *fs, uint64_t start, uint64_t end);
 bool fetch_start_next(fetch *c, double now);
+bool fetch_stream_start_next(fetch *c, double now);
 void fetch_adapt(fetch *c, double now, bool work_left);
 void fetch_throttle(fetch *c);
 

@@ -2,7 +2,9 @@
  * file still to fetch, which transfer to start next (the heads of files,
  * then a span just ahead of a file's foremost transfer, then half of the
  * running transfer with the most left), and how many connections to run
- * (probing for more while that pays off, fewer when the server says so). */
+ * (probing for more while that pays off, fewer when the server says so).
+ * In stream mode, what to start next is the first range not yet asked for
+ * within the window ahead of the emitted position. */
 #include "hf_fetch_internal.h"
 #include "hf_buf.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #define MIN_SPLIT ((uint64_t)4 << 20)
+#define MIN_PIECE ((uint64_t)1 << 20)
 
 /* ---- ranges ------------------------------------------------------------------ */
 
@@ -159,6 +162,43 @@ bool fetch_start_next(fetch *c, double now)
             big->stop_at = old;
             fetch_out_of_memory(c);
         }
+    }
+    return false;
+}
+
+/* Stream mode: order[] is the stream order. Starts the first range still to
+ * fetch that begins less than a window ahead of the emitted position, in
+ * pieces small enough that every connection has one and the window still
+ * holds a second round (the connections must not all wait for one slow
+ * piece at the front). While a window's worth of bytes waits in RAM (small
+ * files cost more RAM than their bytes) only the file being emitted gets
+ * new transfers: the bytes the stream waits for can always be fetched. */
+bool fetch_stream_start_next(fetch *c, double now)
+{
+    uint64_t window = c->opt->stream_window;
+    if (c->stream_cur >= c->n)
+        return false;
+    bool ram_full = c->ram_used >= window;
+    file_state *cur = &c->files[c->order[c->stream_cur]];
+    uint64_t limit = c->stream_start[cur->index] + cur->hash_pos + window;
+    uint64_t piece = window / (2 * (uint64_t)c->opt->max_connections);
+    if (piece < MIN_PIECE)
+        piece = MIN_PIECE;
+    while (c->head_cursor < c->n && !c->files[c->order[c->head_cursor]].n_todo)
+        c->head_cursor++;
+    for (size_t k = c->head_cursor; k < c->n; k++) {
+        file_state *fs = &c->files[c->order[k]];
+        if (!fs->n_todo)
+            continue;
+        uint64_t at = c->stream_start[fs->index] + fs->todo[0].start;
+        if (at >= limit)
+            break; /* this and everything after it is beyond the window */
+        if (ram_full && fs->rank != c->stream_cur)
+            return false; /* only what the stream waits for */
+        if (fs->not_before > now)
+            continue;
+        uint64_t max = limit - at < piece ? limit - at : piece;
+        return start_span(c, fs, max);
     }
     return false;
 }

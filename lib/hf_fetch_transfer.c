@@ -1,7 +1,7 @@
 /* The download engine's transfers (see hf_fetch.c): one libcurl easy
  * handle per range request, its header and body callbacks (checking that
  * the answer is the range and size asked for, writing to the sink, feeding
- * the hash), and what is done when it ends: done, redirected, refused, or
+ * the hash, or in stream mode the stream), and what is done when it ends: done, redirected, refused, or
  * retried later with the bytes it did not deliver given back.
  *
  * The rate cap (max_rate) is one token bucket for all connections. A
@@ -134,12 +134,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     if (take) {
         file_state *fs = x->fs;
         hf_error e;
-        if (c->sink->write(c->sink->user, fs->index, x->pos, data, take, &e)) {
+        if (!c->stream && c->sink->write(c->sink->user, fs->index, x->pos, data, take, &e)) {
             fetch_fail(c, &e);
             return 0;
         }
-        if (x->pos == fs->hash_pos) {
-            fetch_hash_bytes(fs, data, take);
+        if (fetch_hash_now(c, fs, x->pos)) {
+            fetch_consume(c, fs, data, take);
+            if (c->failed)
+                return 0;
         } else if (!fetch_stash(c, fs, x->pos, data, take)) {
             fetch_out_of_memory(c);
             return 0;
@@ -151,7 +153,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         c->win_bytes += take;
         c->stats->downloaded_bytes += take;
         x->last_byte = hf_http_now();
-        if (x->pos == fs->hash_pos || fs->n_pending)
+        if (fetch_hash_now(c, fs, x->pos) || fs->n_pending)
             fetch_drain(c, fs);
     }
     if (take < n) {

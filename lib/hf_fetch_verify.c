@@ -2,12 +2,16 @@
  * through its digests in order (sha256, and the git blob sha1 of files
  * without one), bytes that arrive ahead of the hash position wait in RAM
  * (or on disk, read back when their turn comes), and a finished file is
- * compared with the tree: a mismatch fetches it once more, then fails. */
+ * compared with the tree: a mismatch fetches it once more, then fails.
+ * In stream mode the bytes leave through emit as they are hashed, one file
+ * after the other in stream order; a mismatch fails at once. */
 #include "hf_fetch_internal.h"
 #include "hf_buf.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
+
+#include "hf_http.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +50,29 @@ void fetch_hash_bytes(file_state *fs, const void *p, size_t n)
     fs->hash_pos += n;
 }
 
+/* Whether bytes at off of fs can go through the digests now: they are next
+ * in the file, and in stream mode fs is the file being emitted. */
+bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off)
+{
+    return off == fs->hash_pos && (!c->stream || fs->rank == c->stream_cur);
+}
+
+/* Hashes the next n bytes of fs and, in stream mode, emits them. */
+void fetch_consume(fetch *c, file_state *fs, const void *p, size_t n)
+{
+    if (c->stream && !c->failed) {
+        hf_error e;
+        double t0 = hf_http_now();
+        hf_code rc = c->opt->emit(c->opt->emit_user, fs->index, fs->hash_pos, p, n, &e);
+        c->emit_blocked += hf_http_now() - t0;
+        if (rc) {
+            fetch_fail(c, &e);
+            return;
+        }
+    }
+    fetch_hash_bytes(fs, p, n);
+}
+
 static void restart_file(fetch *c, file_state *fs);
 
 /* The whole file went through the digests: compare with the tree. */
@@ -68,6 +95,15 @@ static void finish_file(fetch *c, file_state *fs)
         kind = "git blob sha1";
     }
     if (strcmp(got, want)) {
+        if (c->stream) {
+            hf_error e;
+            hf_error_set(&e, HF_ERR_PROTOCOL,
+                         "%s: %s mismatch (expected %.16s..., got %.16s...): the server sent "
+                         "corrupt data and the stream is incomplete; run the import again",
+                         fs->f->path, kind, want, got);
+            fetch_fail(c, &e);
+            return;
+        }
         if (++fs->mismatches <= 1) {
             /* Bytes can be damaged in transit or by an earlier crash: fetch
              * the file once more before calling it corrupt. */
@@ -97,14 +133,14 @@ void fetch_free_pending(fetch *c, file_state *fs)
 }
 
 /* Hashes pending segments that start at the hash position. */
-void fetch_drain(fetch *c, file_state *fs)
+static void drain_file(fetch *c, file_state *fs)
 {
     while (!c->failed && fs->n_pending && fs->pending[0].off == fs->hash_pos) {
         segment s = fs->pending[0];
         memmove(&fs->pending[0], &fs->pending[1], (fs->n_pending - 1) * sizeof *fs->pending);
         fs->n_pending--;
         if (s.buf) {
-            fetch_hash_bytes(fs, s.buf, (size_t)s.len);
+            fetch_consume(c, fs, s.buf, (size_t)s.len);
             c->ram_used -= s.cap;
             free(s.buf);
             continue;
@@ -116,7 +152,7 @@ void fetch_drain(fetch *c, file_state *fs)
                 fetch_fail(c, &e);
                 return;
             }
-            fetch_hash_bytes(fs, c->readbuf, n);
+            fetch_consume(c, fs, c->readbuf, n);
             c->stats->reread_bytes += n;
             done += n;
         }
@@ -124,6 +160,28 @@ void fetch_drain(fetch *c, file_state *fs)
     if (!c->failed && !fs->verified && fs->hash_pos == fs->f->size && fs->n_todo == 0 &&
         fs->active == 0)
         finish_file(c, fs);
+}
+
+/* Stream mode: drains the file being emitted, and the ones after it as long
+ * as each is complete (a loop, not a recursion: thousands of small files
+ * can be waiting). */
+static void drain_stream(fetch *c)
+{
+    while (!c->failed && c->stream_cur < c->n) {
+        file_state *cur = &c->files[c->order[c->stream_cur]];
+        drain_file(c, cur);
+        if (!cur->verified)
+            break;
+        c->stream_cur++;
+    }
+}
+
+void fetch_drain(fetch *c, file_state *fs)
+{
+    if (c->stream)
+        drain_stream(c);
+    else
+        drain_file(c, fs);
 }
 
 /* Inserts s at position i of fs's pending list (kept sorted by offset). */
@@ -165,6 +223,8 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
                         if (!b)
                             return false;
                         c->ram_used += cap - s->cap;
+                        if (c->ram_used > c->stats->peak_waiting)
+                            c->stats->peak_waiting = c->ram_used;
                         s->buf = b;
                         s->cap = cap;
                     }
@@ -187,6 +247,10 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
             c->ram_used += cap;
         }
     }
+    if (!s.buf && c->stream)
+        return false; /* no sink to keep it in */
+    if (c->ram_used > c->stats->peak_waiting)
+        c->stats->peak_waiting = c->ram_used;
     if (!pending_insert(fs, i, s)) {
         if (s.buf) {
             c->ram_used -= s.cap;

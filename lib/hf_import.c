@@ -23,6 +23,7 @@
 
 #include "hf_buf.h"
 #include "hf_ext4.h"
+#include "hf_image_stream.h"
 #include "hf_manifest.h"
 #include "hf_model.h"
 #include "hf_qcow2.h"
@@ -447,21 +448,9 @@ static hf_code image_io(image_sink *s, size_t file, const char *name, uint64_t o
                         size_t len, bool write, hf_error *err)
 {
     const hf_ext4_file_map *m = &s->layout->files[file];
-    size_t lo = 0, hi = m->n_extents;
-    while (hi - lo > 1) { /* last extent starting at or before off */
-        size_t mid = (lo + hi) / 2;
-        if (m->extents[mid].file_offset <= off)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    for (size_t k = lo; len && k < m->n_extents; k++) {
-        const hf_extent *e = &m->extents[k];
-        if (off < e->file_offset || off >= e->file_offset + e->length)
-            break;
-        uint64_t in = e->file_offset + e->length - off;
+    uint64_t guest, in;
+    while (len && hf_ext4_locate(m, off, &guest, &in)) {
         size_t n = len < in ? len : (size_t)in;
-        uint64_t guest = e->image_offset + (off - e->file_offset);
         if (write) {
             hf_code rc = hf_qcow2_pwrite(s->q, buf, n, guest, err);
             if (rc) {
@@ -810,19 +799,38 @@ out:
     return rc;
 }
 
-static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *source,
-                         const char *part, const char *journal, const char *meta,
-                         const char *key, bool resume, const hf_import_options *opt,
-                         hf_import_result *res, hf_error *err)
+/* What both ways of making an image need: the ext4 layout of the files and
+ * the manifest (the layout's last file), the filesystem's metadata in the
+ * raw file meta, and the guest ranges the qcow2 must allocate. */
+typedef struct {
+    hf_ext4_layout layout;
+    uint64_t manifest_size;
+    hf_extent *meta_ranges;
+    size_t n_meta;
+    hf_range *ranges;
+    size_t n_ranges;
+} image_plan;
+
+static void image_plan_free(image_plan *ip)
 {
+    hf_ext4_layout_free(&ip->layout);
+    free(ip->meta_ranges);
+    free(ip->ranges);
+    memset(ip, 0, sizeof *ip);
+}
+
+static hf_code image_plan_make(const hf_import_plan *p, const char *meta, image_plan *ip,
+                               hf_error *err)
+{
+    memset(ip, 0, sizeof *ip);
     size_t n = p->n_files + 1; /* + the manifest */
     hf_sized_file *sized = calloc(n, sizeof *sized);
     if (!sized)
         return hf_error_set(err, HF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->n_files; i++)
         sized[i] = (hf_sized_file){p->files[i].path, p->files[i].size};
-    uint64_t manifest_size = hf_sizing_manifest_bytes(sized, p->n_files);
-    sized[p->n_files] = (hf_sized_file){HF_MANIFEST_PATH, manifest_size};
+    ip->manifest_size = hf_sizing_manifest_bytes(sized, p->n_files);
+    sized[p->n_files] = (hf_sized_file){HF_MANIFEST_PATH, ip->manifest_size};
 
     /* Times are the commit's date (reproducible), else 1970-01-01. */
     uint8_t uuid[16], seed[16];
@@ -832,39 +840,57 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
                                        : 0,
                           .uuid = uuid,
                           .hash_seed = seed};
-    hf_ext4_layout layout = {0};
-    hf_extent *meta_ranges = NULL;
-    size_t n_meta = 0;
-    hf_range *ranges = NULL;
-    hf_qcow2 *q = NULL;
     hf_code rc = disk_identity(p, uuid, seed, err);
     if (!rc)
-        rc = hf_ext4_build(meta, sized, n, &eo, &layout, err);
+        rc = hf_ext4_build(meta, sized, n, &eo, &ip->layout, err);
     if (!rc)
-        rc = hf_ext4_metadata_ranges(meta, &layout, &meta_ranges, &n_meta, err);
+        rc = hf_ext4_metadata_ranges(meta, &ip->layout, &ip->meta_ranges, &ip->n_meta, err);
     if (!rc) {
-        size_t total = n_meta;
-        for (size_t i = 0; i < layout.n_files; i++)
-            total += layout.files[i].n_extents;
-        ranges = calloc(total ? total : 1, sizeof *ranges);
-        if (!ranges)
+        size_t total = ip->n_meta;
+        for (size_t i = 0; i < ip->layout.n_files; i++)
+            total += ip->layout.files[i].n_extents;
+        if (!(ip->ranges = calloc(total ? total : 1, sizeof *ip->ranges)))
             rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         size_t k = 0;
-        for (size_t i = 0; !rc && i < n_meta; i++)
-            ranges[k++] = (hf_range){meta_ranges[i].image_offset, meta_ranges[i].length};
-        for (size_t i = 0; !rc && i < layout.n_files; i++)
-            for (size_t j = 0; j < layout.files[i].n_extents; j++)
-                ranges[k++] = (hf_range){layout.files[i].extents[j].image_offset,
-                                         layout.files[i].extents[j].length};
-        if (!rc) {
-            rc = hf_qcow2_create(part, layout.fs_bytes, ranges, k, resume, &q, err);
-            if (rc && resume) {
-                /* the work file does not fit this layout: start afresh */
-                unlink(journal);
-                res->resumed = false;
-                rc = hf_qcow2_create(part, layout.fs_bytes, ranges, k, false, &q, err);
-            }
-        }
+        for (size_t i = 0; !rc && i < ip->n_meta; i++)
+            ip->ranges[k++] = (hf_range){ip->meta_ranges[i].image_offset, ip->meta_ranges[i].length};
+        for (size_t i = 0; !rc && i < ip->layout.n_files; i++)
+            for (size_t j = 0; j < ip->layout.files[i].n_extents; j++)
+                ip->ranges[k++] = (hf_range){ip->layout.files[i].extents[j].image_offset,
+                                             ip->layout.files[i].extents[j].length};
+        ip->n_ranges = k;
+    }
+    free(sized);
+    if (rc)
+        image_plan_free(ip);
+    return rc;
+}
+
+/* The manifest's text, padded to the size the layout gave it. */
+static hf_code image_manifest(const hf_import_plan *p, const char *source, const image_plan *ip,
+                              char **text, size_t *len, hf_error *err)
+{
+    hf_manifest_info mi = manifest_info(p, source);
+    return hf_manifest_render(&mi, p->files, p->n_files, (size_t)ip->manifest_size, text, len,
+                              err);
+}
+
+static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *source,
+                         const char *part, const char *journal, const char *meta,
+                         const char *key, bool resume, const hf_import_options *opt,
+                         hf_import_result *res, hf_error *err)
+{
+    image_plan ip;
+    hf_qcow2 *q = NULL;
+    hf_code rc = image_plan_make(p, meta, &ip, err);
+    if (rc)
+        return rc;
+    rc = hf_qcow2_create(part, ip.layout.fs_bytes, ip.ranges, ip.n_ranges, resume, &q, err);
+    if (rc && resume) {
+        /* the work file does not fit this layout: start afresh */
+        unlink(journal);
+        res->resumed = false;
+        rc = hf_qcow2_create(part, ip.layout.fs_bytes, ip.ranges, ip.n_ranges, false, &q, err);
     }
     /* the filesystem's metadata goes into the image as laid out */
     int mfd = rc ? -1 : open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -873,12 +899,12 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
     char *buf = rc ? NULL : malloc((size_t)1 << 20);
     if (!rc && !buf)
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < n_meta; i++) {
-        for (uint64_t done = 0; !rc && done < meta_ranges[i].length;) {
-            size_t len = meta_ranges[i].length - done < ((uint64_t)1 << 20)
-                             ? (size_t)(meta_ranges[i].length - done)
-                             : (size_t)1 << 20;
-            uint64_t at = meta_ranges[i].image_offset + done;
+    for (size_t i = 0; !rc && i < ip.n_meta; i++) {
+        const hf_extent *m = &ip.meta_ranges[i];
+        for (uint64_t done = 0; !rc && done < m->length;) {
+            size_t len = m->length - done < ((uint64_t)1 << 20) ? (size_t)(m->length - done)
+                                                                : (size_t)1 << 20;
+            uint64_t at = m->image_offset + done;
             if (pread(mfd, buf, len, (off_t)at) != (ssize_t)len)
                 rc = hf_error_set(err, HF_ERR_IO, "cannot read %s", meta);
             else
@@ -889,7 +915,7 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
     free(buf);
     if (mfd >= 0)
         close(mfd);
-    image_sink s = {.q = q, .layout = &layout, .files = p->files};
+    image_sink s = {.q = q, .layout = &ip.layout, .files = p->files};
     if (!rc) {
         hf_fetch_sink sink = {.user = &s, .write = image_write, .read = image_read};
         hf_fetch_options fo = fetch_options(cl, p, opt, journal, key);
@@ -898,9 +924,7 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
     if (!rc) {
         char *text = NULL;
         size_t len = 0;
-        hf_manifest_info mi = manifest_info(p, source);
-        rc = hf_manifest_render(&mi, p->files, p->n_files, (size_t)manifest_size, &text, &len,
-                                err);
+        rc = image_manifest(p, source, &ip, &text, &len, err);
         /* the manifest is the layout's last file */
         if (!rc)
             rc = image_io(&s, p->n_files, HF_MANIFEST_PATH, 0, text, len, true, err);
@@ -909,10 +933,137 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
     if (!rc)
         rc = hf_qcow2_finish(q, err);
     hf_qcow2_close(q);
-    free(ranges);
-    free(meta_ranges);
-    hf_ext4_layout_free(&layout);
-    free(sized);
+    image_plan_free(&ip);
+    return rc;
+}
+
+/* ---- the image as a stream ---------------------------------------------------------- */
+
+typedef struct {
+    hf_image_stream *st;
+    const hf_ext4_layout *layout;
+} stream_sink;
+
+/* Sends [off, off+len) of layout file `file` along its extents. */
+static hf_code stream_file_bytes(stream_sink *s, size_t file, uint64_t off, const void *buf,
+                                 size_t len, hf_error *err)
+{
+    const char *p = buf;
+    uint64_t guest, in;
+    while (len && hf_ext4_locate(&s->layout->files[file], off, &guest, &in)) {
+        size_t n = len < in ? len : (size_t)in;
+        hf_code rc = hf_image_stream_put(s->st, guest, p, n, err);
+        if (rc)
+            return rc;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    if (len)
+        return hf_error_set(err, HF_ERR_PROTOCOL,
+                            "internal error: offset %llu of file %zu is outside its layout",
+                            (unsigned long long)off, file);
+    return HF_OK;
+}
+
+static hf_code stream_emit(void *user, size_t file, uint64_t off, const void *buf, size_t len,
+                           hf_error *err)
+{
+    return stream_file_bytes(user, file, off, buf, len, err);
+}
+
+static const hf_ext4_layout *order_layout;
+
+static int cmp_first_extent(const void *a, const void *b)
+{
+    const hf_ext4_file_map *x = &order_layout->files[*(const size_t *)a];
+    const hf_ext4_file_map *y = &order_layout->files[*(const size_t *)b];
+    uint64_t u = x->n_extents ? x->extents[0].image_offset : 0;
+    uint64_t v = y->n_extents ? y->extents[0].image_offset : 0;
+    return u < v ? -1 : u > v;
+}
+
+/* The order in which the files' bytes appear in the image (empty files
+ * first), or NULL when the layout cannot be written in one pass: a file's
+ * extents going backwards, or two files interleaved, or the manifest (the
+ * layout's last file, written after every other) not last. */
+static size_t *stream_order(const hf_ext4_layout *layout, size_t n)
+{
+    size_t *order = malloc((n + 1) * sizeof *order);
+    if (!order)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        order[i] = i;
+    order_layout = layout;
+    qsort(order, n + 1, sizeof *order, cmp_first_extent);
+    uint64_t end = 0;
+    bool ok = layout->files[order[n]].n_extents > 0 && order[n] == n;
+    for (size_t k = 0; ok && k <= n; k++) {
+        const hf_ext4_file_map *m = &layout->files[order[k]];
+        for (size_t j = 0; ok && j < m->n_extents; j++) {
+            ok = m->extents[j].image_offset >= end;
+            end = m->extents[j].image_offset + m->extents[j].length;
+        }
+    }
+    if (!ok) {
+        free(order);
+        return NULL;
+    }
+    return order; /* order[0..n-1] are the model's files: the manifest sorted last */
+}
+
+static hf_code run_image_stream(hf_client *cl, const hf_import_plan *p, const char *source,
+                                const char *head, const char *meta, const hf_import_options *opt,
+                                hf_import_result *res, bool *not_streamable, hf_error *err)
+{
+    image_plan ip;
+    hf_qcow2 *q = NULL;
+    hf_image_stream *st = NULL;
+    size_t *order = NULL;
+    int mfd = -1;
+    hf_code rc = image_plan_make(p, meta, &ip, err);
+    if (rc)
+        return rc;
+    if (!(order = stream_order(&ip.layout, p->n_files))) {
+        *not_streamable = true;
+        rc = hf_error_set(err, HF_ERR_INVALID, "the image's layout cannot be written in one pass");
+        goto out;
+    }
+    rc = hf_qcow2_create(head, ip.layout.fs_bytes, ip.ranges, ip.n_ranges, false, &q, err);
+    if (!rc && (mfd = open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = hf_error_set(err, HF_ERR_IO, "cannot read %s: %s", meta, strerror(errno));
+    if (!rc)
+        rc = hf_image_stream_open(q, hf_qcow2_fd(q), mfd, ip.meta_ranges, ip.n_meta,
+                                  opt->stream_fd, &st, err);
+    stream_sink ss = {.st = st, .layout = &ip.layout};
+    if (!rc) {
+        hf_fetch_sink none = {0};
+        hf_fetch_options fo = fetch_options(cl, p, opt, NULL, NULL);
+        fo.emit = stream_emit;
+        fo.emit_user = &ss;
+        fo.stream_order = order;
+        fo.stream_window = opt->stream_window;
+        rc = hf_fetch_run(p->files, p->n_files, &fo, &none, &res->fetch, err);
+    }
+    if (!rc) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = image_manifest(p, source, &ip, &text, &len, err);
+        if (!rc)
+            rc = stream_file_bytes(&ss, p->n_files, 0, text, len, err);
+        free(text);
+    }
+    if (!rc)
+        rc = hf_image_stream_finish(st, err);
+    if (!rc)
+        res->disk_bytes = hf_image_stream_written(st);
+out:
+    hf_image_stream_free(st);
+    if (mfd >= 0)
+        close(mfd);
+    hf_qcow2_close(q);
+    free(order);
+    image_plan_free(&ip);
     return rc;
 }
 
@@ -922,8 +1073,10 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     memset(res, 0, sizeof *res);
     res->work_lock_fd = -1;
     struct stat st;
-    if (opt->keep_in_work ? !opt->work_prefix : !dest)
+    if (opt->keep_in_work || opt->stream ? !opt->work_prefix : !dest)
         return hf_error_set(err, HF_ERR_USAGE, "internal error: an import without a destination");
+    if (opt->stream && p->format != HF_FORMAT_QCOW2)
+        return hf_error_set(err, HF_ERR_USAGE, "internal error: only images are streamed");
     if (dest && !lstat(dest, &st))
         return hf_error_set(err, HF_ERR_INVALID,
                             "%s already exists; remove it or choose another destination", dest);
@@ -934,8 +1087,9 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
     char *part = path_with(base, ".hfhub-part");
     char *journal = path_with(base, ".hfhub-journal");
     char *meta = path_with(base, ".hfhub-meta");
+    char *head = path_with(base, ".hfhub-head");
     hf_code rc = HF_OK;
-    if (!part || !journal || !meta) {
+    if (!part || !journal || !meta || !head) {
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -958,6 +1112,16 @@ hf_code hf_import_run(hf_client *cl, const hf_import_plan *p, const char *dest,
         goto out;
     }
     locked = true;
+    if (opt->stream) {
+        /* nothing to resume, nothing to check the space for: the image
+         * itself never lands here */
+        rc = run_image_stream(cl, p, p->source, head, meta, opt, res, &res->not_streamable, err);
+        unlink(head);
+        unlink(meta);
+        if (!rc && lstat(part, &st) && lstat(journal, &st))
+            unlink(lock_path);
+        goto out;
+    }
     char key[65];
     journal_key(cl->hub.endpoint, p, key);
     bool resume = journal_matches(journal, key) && !lstat(part, &st);
@@ -1001,6 +1165,7 @@ out:
     free(part);
     free(journal);
     free(meta);
+    free(head);
     return rc;
 }
 
@@ -1020,7 +1185,7 @@ void hf_import_release(hf_import_result *res)
 hf_code hf_import_discard_work(const char *work_prefix, hf_import_result *res, hf_error *err)
 {
     static const char *const suffixes[] = {".hfhub-part", ".hfhub-journal", ".hfhub-meta",
-                                           ".hfhub-lock"};
+                                           ".hfhub-head", ".hfhub-lock"};
     hf_code rc = HF_OK;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !rc; i++) {
         char *path = path_with(work_prefix, suffixes[i]);

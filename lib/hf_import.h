@@ -8,7 +8,7 @@
  * leaves the work files, and the next run with the same SOURCE and DEST
  * continues from them. For images, the ext4 layout is computed from the
  * file sizes first, and every downloaded byte is written once, straight to
- * its final place in the qcow2. */
+ * its final place in the qcow2, or, for a stream, straight to the stream. */
 #ifndef HF_IMPORT_H
 #define HF_IMPORT_H
 
@@ -52,6 +52,19 @@ typedef struct {
      * every byte again from disk before the result is used. dest is then
      * NULL; work_prefix is required. */
     bool keep_in_work;
+    /* Write a qcow2 import to stream_fd, in order, as it downloads (DEST
+     * "-" into a pipe): the image never exists on this machine, only its
+     * filesystem metadata and qcow2 tables under work_prefix (.hfhub-meta,
+     * .hfhub-head), removed at the end. dest is then NULL; work_prefix is
+     * required. RAM stays within about twice stream_window (0: the
+     * engine's default). Nothing is resumable: a run that fails has sent an
+     * incomplete image, which the caller must report as a failure. When
+     * the layout cannot be written in one pass the run fails at once,
+     * before anything is written, with res->not_streamable set: the caller
+     * then imports with keep_in_work and copies the result. */
+    bool stream;
+    int stream_fd;
+    uint64_t stream_window;
     double stall_timeout;       /* 0: the engine's default */
     uint64_t low_speed_limit;   /* bytes/s; 0: the engine's default (hf_fetch.h) */
     double low_speed_time;      /* seconds; 0: the engine's default */
@@ -69,6 +82,7 @@ typedef struct {
      * the same model touches the result while the caller streams it; -1
      * otherwise. hf_import_discard_work releases it. */
     int work_lock_fd;
+    bool not_streamable;      /* stream: see hf_import_options.stream */
 } hf_import_result;
 
 /* Runs the plan into dest (a path that must not exist yet). */

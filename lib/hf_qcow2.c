@@ -431,6 +431,17 @@ int hf_qcow2_fd(const hf_qcow2 *q) { return q ? q->fd : -1; }
 
 uint64_t hf_qcow2_file_size(const hf_qcow2 *q) { return q ? q->file_size : 0; }
 
+uint64_t hf_qcow2_data_offset(const hf_qcow2 *q) { return q ? q->data_off : 0; }
+
+size_t hf_qcow2_run_count(const hf_qcow2 *q) { return q ? q->nruns : 0; }
+
+hf_range hf_qcow2_run_range(const hf_qcow2 *q, size_t i)
+{
+    if (!q || i >= q->nruns)
+        return (hf_range){0, 0};
+    return (hf_range){q->runs[i].first << CLUSTER_BITS, q->runs[i].count << CLUSTER_BITS};
+}
+
 hf_code hf_qcow2_finish(hf_qcow2 *q, hf_error *err)
 {
     if (!q)

@@ -42,6 +42,14 @@ hf_code hf_qcow2_pwrite(hf_qcow2 *q, const void *buf, size_t len, uint64_t guest
 uint64_t hf_qcow2_host_offset(const hf_qcow2 *q, uint64_t guest_off);
 int hf_qcow2_fd(const hf_qcow2 *q);
 
+/* Host offset of the first data cluster: the file's bytes before it are metadata only. */
+uint64_t hf_qcow2_data_offset(const hf_qcow2 *q);
+
+/* The allocated guest clusters as byte ranges, ascending, never touching each other; their
+ * clusters lie back to back on the host from hf_qcow2_data_offset on. i < hf_qcow2_run_count. */
+size_t hf_qcow2_run_count(const hf_qcow2 *q);
+hf_range hf_qcow2_run_range(const hf_qcow2 *q, size_t i);
+
 /* Final host file size (end of the last data cluster). */
 uint64_t hf_qcow2_file_size(const hf_qcow2 *q);
 

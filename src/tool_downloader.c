@@ -1,7 +1,8 @@
 /* hfhub_downloader: imports an hf:// address as a qcow2 disk image or a
- * directory (DEST), or writes it to stdout (DEST "-": the qcow2 bytes, or a
- * tar stream of the directory), or prints the size an import will take
+ * directory (DEST), or writes it to stdout (DEST "-": the qcow2 bytes as
+ * they download, or a tar stream of the directory), or prints the size an import will take
  * (--size-only). Thin: parses options, reports progress, calls the library. */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,7 +44,10 @@ static void usage(FILE *f)
 "\n"
 "SOURCE  " HF_ADDRESS_GRAMMAR "\n"
 "DEST    the image file or directory to create (it must not exist), or - for\n"
-"        stdout (the qcow2 bytes, or a tar stream of the directory)\n"
+"        stdout: the qcow2 bytes, streamed in order as they download (only the\n"
+"        filesystem's metadata and the qcow2 tables go to the work directory;\n"
+"        a failed stream is not resumable), or a tar stream of the directory\n"
+"        (built in the work directory first)\n"
 "\n"
 "Options:\n"
 "  --format qcow2|dir      overrides the address's ?format= (default qcow2)\n"
@@ -74,8 +78,10 @@ static void usage(FILE *f)
 "DEST appears only when every file is downloaded and verified.\n"
 "\n"
 "Environment: HF_ENDPOINT, HF_TOKEN / HUGGING_FACE_HUB_TOKEN / token file,\n"
-"HTTPS_PROXY, HFHUB_WORK_DIR (where DEST - builds its result, in a private\n"
+"HTTPS_PROXY, HFHUB_WORK_DIR (where DEST - keeps its work, in a private\n"
 "hfhub-<uid> directory; default $TMPDIR, else /var/tmp),\n"
+"HFHUB_STREAM_WINDOW (DEST - of an image: how far ahead of the stream data is\n"
+"fetched, in --limit's syntax, default 128M; RAM stays within twice that),\n"
 "HFHUB_STALL_TIMEOUT (seconds without a byte before a connection is replaced,\n"
 "default 20), HFHUB_LOW_SPEED_LIMIT and HFHUB_LOW_SPEED_TIME (a connection\n"
 "that receives less than LIMIT bytes/s over TIME seconds is replaced; a file\n"
@@ -528,9 +534,22 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "HFHUB_LOW_SPEED_LIMIT: %s", rate_err.msg);
         status = fail(2, msg);
     }
+    uint64_t window = 0;
+    if (!status && (v = getenv("HFHUB_STREAM_WINDOW")) && *v &&
+        hf_rate_parse(v, &window, &rate_err)) {
+        snprintf(msg, sizeof msg, "HFHUB_STREAM_WINDOW: %s", rate_err.msg);
+        status = fail(2, msg);
+    }
+    /* an image goes out as it downloads; a directory is built, then sent as tar */
+    bool stream = to_stdout && plan.format == HF_FORMAT_QCOW2;
+    if (stream)
+        fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups; a file or an old kernel: no matter */
     hf_import_options io = {.max_connections = (int)connections,
                             .work_prefix = work_prefix,
-                            .keep_in_work = to_stdout,
+                            .keep_in_work = to_stdout && !stream,
+                            .stream = stream,
+                            .stream_fd = STDOUT_FILENO,
+                            .stream_window = window,
                             .stall_timeout = (double)stall,
                             .low_speed_limit = low_limit,
                             .low_speed_time = (double)low_time,
@@ -539,9 +558,25 @@ int main(int argc, char **argv)
                             .progress = on_progress,
                             .progress_user = &ps};
     hf_import_result res;
+    hf_code run = status ? HF_OK : hf_import_run(&client, &plan, to_stdout ? NULL : dest, &io,
+                                                  &res, &err);
+    if (run && stream && res.not_streamable) {
+        /* nothing was sent yet: build the image first, as a directory is */
+        fprintf(stderr, "%s: %s; building the image in %s first, then sending it\n", PROG,
+                err.msg, work_dir);
+        stream = io.stream = false;
+        io.keep_in_work = true;
+        run = hf_import_run(&client, &plan, NULL, &io, &res, &err);
+    }
     if (status) {
         /* a bad setting was reported above */
-    } else if (hf_import_run(&client, &plan, to_stdout ? NULL : dest, &io, &res, &err)) {
+    } else if (run && stream) {
+        snprintf(msg, sizeof msg,
+                 "%s; the image sent to stdout is incomplete, and a stream cannot be resumed: "
+                 "run the import again",
+                 err.msg);
+        status = fail(hf_code_exit_status(err.code), msg);
+    } else if (run) {
         status = fail(hf_code_exit_status(err.code), err.msg);
     } else if (ps.mode != PROGRESS_NONE) {
         char got[32], rr[32], kept[64] = "";
@@ -562,7 +597,7 @@ int main(int argc, char **argv)
                 secs, kept, res.fetch.requests, res.fetch.retries, rr,
                 res.fetch.max_connections_used);
     }
-    if (!status && to_stdout) {
+    if (!status && to_stdout && !stream) {
         char *result = hf_import_result_path(work_prefix);
         int r = !result ? -1 : plan.format == HF_FORMAT_DIR ? tar_to_stdout(result)
                                                              : copy_to_stdout(result);

@@ -183,33 +183,47 @@ def main():
          "DEST -: files planted beside the private directory are ignored; the stream is the verified model",
          p.stderr[-300:])
 
-    # a stream that could not be written keeps the verified work; the next run verifies it again
-    p = subprocess.run("%s hf://%s - --progress none | head -c 1000 >/dev/null"
-                       % (os.path.join(BIN, "hfhub_downloader"), QWEN), shell=True,
+    # an image stream whose reader goes away fails at once, says the image is incomplete and
+    # leaves no work behind (a stream is not resumable); the big model ensures the pipe fills
+    p = subprocess.run("%s hf://bench-org/big-model - --progress none | head -c 1000 >/dev/null"
+                       % os.path.join(BIN, "hfhub_downloader"), shell=True,
+                       env=dict(env, HFHUB_WORK_DIR=work), capture_output=True)
+    t.ok(b"reader of the image stream went away" in p.stderr and b"incomplete" in p.stderr
+         and not os.listdir(private),
+         "a broken stdout ends an image stream with a clear error and no work left behind",
+         p.stderr[-300:])
+
+    # a tar stream (format=dir) that could not be written keeps the verified work; the next run
+    # verifies it again
+    dir_address = "hf://%s?format=dir" % QWEN
+    p = subprocess.run("%s '%s' - --progress none | head -c 1000 >/dev/null"
+                       % (os.path.join(BIN, "hfhub_downloader"), dir_address), shell=True,
                        env=dict(env, HFHUB_WORK_DIR=work), capture_output=True)
     parts = [os.path.join(private, n) for n in os.listdir(private) if n.endswith(".hfhub-part")]
     t.ok(b"cannot write the result to stdout" in p.stderr and len(parts) == 1,
-         "a broken stdout keeps the verified work in the private directory", p.stderr[-300:])
+         "a broken stdout keeps the verified tree in the private directory", p.stderr[-300:])
     if parts:
-        # overwrite 4 KiB of a model file inside the kept image: the rerun must notice
+        # overwrite 4 KiB of the biggest model file inside the kept tree: the rerun must notice
         big = max(want, key=lambda k: want[k][0])
-        content = open(os.path.join(dest("untar"), big), "rb").read()
-        needle = content[len(content) // 2 // 4096 * 4096:][:4096]
-        with open(parts[0], "r+b") as f:
-            data = f.read()
-            at = data.find(needle)
-            t.ok(at >= 0, "found a block of %s inside the kept image" % big)
-            f.seek(at)
-            f.write(bytes(b ^ 0xFF for b in needle))
+        with open(os.path.join(parts[0], big), "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(size // 2 // 4096 * 4096)
+            block = f.read(4096)
+            f.seek(size // 2 // 4096 * 4096)
+            f.write(bytes(b ^ 0xFF for b in block))
         emu.reset()
-        p = stream(work)
-        ok, files = False, {}
+        p = stream(work, address=dir_address)
+        ok = False
         if p.returncode == 0:
-            with open(dest("stdout3.qcow2"), "wb") as f:
+            tar_path = dest("stdout3.tar")
+            with open(tar_path, "wb") as f:
                 f.write(p.stdout)
-            ok, files, _, _ = image_contents(t, dest("stdout3.qcow2"))
-            files.pop(".hfhub/manifest.json", None)
-        t.ok(ok and files == want and not os.listdir(private),
+            with tarfile.open(tar_path) as tf:
+                tf.extractall(dest("untar3"), **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            got = tree_digests(dest("untar3"))
+            got.pop(".hfhub/manifest.json", None)
+            ok = got == want
+        t.ok(ok and not os.listdir(private),
              "the next run re-verifies the kept work (a corrupted byte range is fetched again) before it "
              "streams, then cleans up", p.stderr[-300:])
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""DEST -: the verified result stays locked while it is streamed out, so a
-second import of the same model (two images from one app into a ceph
-datastore at once) waits its turn with a clear error instead of reusing or
-removing the result under the first one's feet; after the first one ends,
-the second succeeds."""
+"""DEST -: the model's work stays locked while the image is streamed out, so
+a second import of the same model (two images from one app into a ceph
+datastore at once) waits its turn with a clear error instead of sharing or
+removing the work under the first one's feet; after the first one ends, the
+second succeeds."""
 import os
 import subprocess
 import sys
@@ -22,8 +22,8 @@ def main():
     env = clean_env(emu, HFHUB_WORK_DIR=t.tmp)
     prog = os.path.join(BIN, "hfhub_downloader")
     out1 = os.path.join(t.tmp, "first.qcow2")
-    # a reader that waits before it reads: the stream blocks with the result locked
-    first = subprocess.Popen("%s --progress none hf://%s - | (sleep 4; cat > '%s')" % (prog, QWEN, out1),
+    # a slow stream (150 KiB/s) to a reader that waits before it reads: still running at 2 s
+    first = subprocess.Popen("%s --progress none --limit 150k hf://%s - | (sleep 4; cat > '%s')" % (prog, QWEN, out1),
                              shell=True, env=env, stderr=subprocess.PIPE)
     time.sleep(2)
     second = subprocess.run([prog, "--progress", "none", "hf://" + QWEN, "-"], env=env, capture_output=True)
