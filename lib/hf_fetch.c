@@ -202,6 +202,10 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
         while (!c.failed && c.n_active < c.target && now >= c.pause_until &&
                (c.stream ? fetch_stream_start_next(&c, now) : fetch_start_next(&c, now)))
             ;
+        /* whether more connections could have been used just now (read by
+         * fetch_adapt: a count taken after transfers end would often be
+         * short by the ones that just ended, with short ranges above all) */
+        c.short_of_work = c.n_active < c.target;
         int running;
         curl_multi_perform(c.multi, &running);
         CURLMsg *m;
@@ -312,6 +316,7 @@ out:
         EVP_MD_CTX_free(c.files[i].sha256);
         EVP_MD_CTX_free(c.files[i].sha1);
     }
+    fetch_free_spares(&c);
     if (c.journal_fd >= 0)
         close(c.journal_fd);
     if (c.multi)

@@ -19,6 +19,8 @@
 #include "hf_fetch.h"
 
 #define READBACK ((size_t)1 << 20)
+#define SEG_MAX ((size_t)1 << 20)         /* the largest pending segment */
+#define FETCH_SPARE_BUFFERS 16            /* SEG_MAX buffers kept for reuse */
 
 typedef struct {
     uint64_t off, len;
@@ -101,6 +103,9 @@ typedef struct fetch {
     int good_target;        /* the last connection count that paid off */
     int probe_windows;      /* windows left before judging an increase */
     int hold_windows;       /* windows to wait before the next increase */
+    bool short_of_work;     /* the last round of starts left connections unused */
+    unsigned char *spare[FETCH_SPARE_BUFFERS]; /* free SEG_MAX buffers */
+    int n_spare;
     size_t ram_used;
     char *auth_header;
     int journal_fd;
@@ -145,6 +150,7 @@ void fetch_hash_bytes(file_state *fs, const void *p, size_t n);
 bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off);
 void fetch_consume(fetch *c, file_state *fs, const void *p, size_t n);
 void fetch_free_pending(fetch *c, file_state *fs);
+void fetch_free_spares(fetch *c);
 void fetch_drain(fetch *c, file_state *fs);
 bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len);
 bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len);

@@ -168,9 +168,10 @@ bool fetch_start_next(fetch *c, double now)
 
 /* Stream mode: order[] is the stream order. Starts the first range still to
  * fetch that begins less than a window ahead of the emitted position, in
- * pieces small enough that every connection has one and the window still
- * holds a second round (the connections must not all wait for one slow
- * piece at the front). While a window's worth of bytes waits in RAM (small
+ * pieces small enough that every connection (as many as the current target)
+ * has one and the window still holds a second round (the connections must
+ * not all wait for one slow piece at the front), and no smaller: each piece
+ * is a request. While a window's worth of bytes waits in RAM (small
  * files cost more RAM than their bytes) only the file being emitted gets
  * new transfers: the bytes the stream waits for can always be fetched. */
 bool fetch_stream_start_next(fetch *c, double now)
@@ -181,9 +182,11 @@ bool fetch_stream_start_next(fetch *c, double now)
     bool ram_full = c->ram_used >= window;
     file_state *cur = &c->files[c->order[c->stream_cur]];
     uint64_t limit = c->stream_start[cur->index] + cur->hash_pos + window;
-    uint64_t piece = window / (2 * (uint64_t)c->opt->max_connections);
+    uint64_t piece = window / (2 * (uint64_t)c->target);
     if (piece < MIN_PIECE)
         piece = MIN_PIECE;
+    if (piece > c->opt->span_max)
+        piece = c->opt->span_max;
     while (c->head_cursor < c->n && !c->files[c->order[c->head_cursor]].n_todo)
         c->head_cursor++;
     for (size_t k = c->head_cursor; k < c->n; k++) {
@@ -237,7 +240,7 @@ void fetch_adapt(fetch *c, double now, bool work_left)
     /* Under a rate cap that the download already reaches, more connections
      * cannot make it faster: they would only share the same bytes. */
     bool capped = c->opt->max_rate && rate >= 0.85 * (double)c->opt->max_rate;
-    bool saturated = c->n_active >= c->target && work_left && !capped;
+    bool saturated = !c->short_of_work && work_left && !capped;
     if (saturated && c->target < c->opt->max_connections) {
         c->good_target = c->target;
         int step = c->target / 2 > 1 ? c->target / 2 : 1;

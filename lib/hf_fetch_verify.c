@@ -15,7 +15,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEG_MAX ((size_t)1 << 20)
+
+/* Whole SEG_MAX buffers are kept for reuse, a few: fresh large blocks are
+ * mapped and unmapped by malloc each time, and page faults on every 1 MiB
+ * cost more than the copy. */
+static unsigned char *seg_buf_get(fetch *c)
+{
+    return c->n_spare ? c->spare[--c->n_spare] : malloc(SEG_MAX);
+}
+
+static void seg_buf_put(fetch *c, unsigned char *b, size_t cap)
+{
+    if (b && cap == SEG_MAX && c->n_spare < FETCH_SPARE_BUFFERS)
+        c->spare[c->n_spare++] = b;
+    else
+        free(b);
+}
+
+void fetch_free_spares(fetch *c)
+{
+    while (c->n_spare)
+        free(c->spare[--c->n_spare]);
+}
 
 static void hex(const unsigned char *d, unsigned n, char *out)
 {
@@ -127,7 +148,7 @@ void fetch_free_pending(fetch *c, file_state *fs)
 {
     for (size_t i = 0; i < fs->n_pending; i++) {
         c->ram_used -= fs->pending[i].cap;
-        free(fs->pending[i].buf);
+        seg_buf_put(c, fs->pending[i].buf, fs->pending[i].cap);
     }
     fs->n_pending = 0;
 }
@@ -142,7 +163,7 @@ static void drain_file(fetch *c, file_state *fs)
         if (s.buf) {
             fetch_consume(c, fs, s.buf, (size_t)s.len);
             c->ram_used -= s.cap;
-            free(s.buf);
+            seg_buf_put(c, s.buf, s.cap);
             continue;
         }
         for (uint64_t done = 0; done < s.len && !c->failed;) {
@@ -212,22 +233,20 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
                 return true;
             }
             if (s->buf && s->len + len <= SEG_MAX) {
-                if (s->len + len > s->cap) {
-                    size_t cap = s->cap * 2;
-                    while (cap < s->len + len)
-                        cap *= 2;
-                    if (cap > SEG_MAX)
-                        cap = SEG_MAX;
-                    if (c->ram_used + (cap - s->cap) <= c->opt->ram_budget) {
-                        unsigned char *b = realloc(s->buf, cap);
-                        if (!b)
-                            return false;
-                        c->ram_used += cap - s->cap;
-                        if (c->ram_used > c->stats->peak_waiting)
-                            c->stats->peak_waiting = c->ram_used;
-                        s->buf = b;
-                        s->cap = cap;
-                    }
+                if (s->len + len > s->cap &&
+                    c->ram_used + (SEG_MAX - s->cap) <= c->opt->ram_budget) {
+                    /* a segment that grows is a transfer's run of bytes: it goes
+                     * into a whole buffer at once (no realloc copies) */
+                    unsigned char *b = seg_buf_get(c);
+                    if (!b)
+                        return false;
+                    memcpy(b, s->buf, s->len);
+                    seg_buf_put(c, s->buf, s->cap);
+                    c->ram_used += SEG_MAX - s->cap;
+                    if (c->ram_used > c->stats->peak_waiting)
+                        c->stats->peak_waiting = c->ram_used;
+                    s->buf = b;
+                    s->cap = SEG_MAX;
                 }
                 if (s->len + len <= s->cap) {
                     memcpy(s->buf + s->len, data, len);
@@ -238,9 +257,9 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
         }
     }
     segment s = {off, len, NULL, 0};
-    size_t cap = len < 65536 ? 65536 : len;
-    if (cap <= SEG_MAX && c->ram_used + cap <= c->opt->ram_budget) {
-        s.buf = malloc(cap);
+    size_t cap = len < 65536 ? 65536 : SEG_MAX;
+    if (len <= SEG_MAX && c->ram_used + cap <= c->opt->ram_budget) {
+        s.buf = cap == SEG_MAX ? seg_buf_get(c) : malloc(cap);
         if (s.buf) {
             memcpy(s.buf, data, len);
             s.cap = cap;
@@ -254,7 +273,7 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
     if (!pending_insert(fs, i, s)) {
         if (s.buf) {
             c->ram_used -= s.cap;
-            free(s.buf);
+            seg_buf_put(c, s.buf, s.cap);
         }
         return false;
     }

@@ -23,11 +23,11 @@ struct hf_image_stream {
     size_t used;
 };
 
-static hf_code flush_out(hf_image_stream *s, hf_error *err)
+/* Writes len bytes to out_fd, counting them in s->written. */
+static hf_code write_all(hf_image_stream *s, const unsigned char *p, size_t len, hf_error *err)
 {
-    size_t off = 0;
-    while (off < s->used) {
-        ssize_t w = write(s->out_fd, s->buf + off, s->used - off);
+    while (len) {
+        ssize_t w = write(s->out_fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -35,14 +35,21 @@ static hf_code flush_out(hf_image_stream *s, hf_error *err)
             if (e == EPIPE)
                 return hf_error_set(err, HF_ERR_IO,
                                     "the reader of the image stream went away after %llu bytes",
-                                    (unsigned long long)(s->written + off));
+                                    (unsigned long long)s->written);
             return hf_error_set(err, HF_ERR_IO, "cannot write the image stream: %s", strerror(e));
         }
-        off += (size_t)w;
+        p += w;
+        len -= (size_t)w;
+        s->written += (uint64_t)w;
     }
-    s->written += s->used;
-    s->used = 0;
     return HF_OK;
+}
+
+static hf_code flush_out(hf_image_stream *s, hf_error *err)
+{
+    hf_code rc = write_all(s, s->buf, s->used, err);
+    s->used = 0;
+    return rc;
 }
 
 /* Room for up to want bytes at the end of the buffer (flushing it when full). */
@@ -58,9 +65,18 @@ static hf_code room(hf_image_stream *s, size_t want, unsigned char **at, size_t 
     return HF_OK;
 }
 
+/* Writes len bytes straight to out_fd, after what the buffer holds. */
+static hf_code write_through(hf_image_stream *s, const unsigned char *p, size_t len, hf_error *err)
+{
+    hf_code rc = flush_out(s, err);
+    return rc ? rc : write_all(s, p, len, err);
+}
+
 static hf_code put_bytes(hf_image_stream *s, const void *data, size_t len, hf_error *err)
 {
     const unsigned char *p = data;
+    if (p && len >= OUT_BUF / 4)
+        return write_through(s, p, len, err); /* big pieces: no copy through the buffer */
     while (len) {
         unsigned char *at;
         size_t n;

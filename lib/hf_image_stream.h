@@ -8,7 +8,7 @@
  * allocated guest cluster in ascending guest order. Within the clusters,
  * the bytes of the metadata ranges come from the raw filesystem file, the
  * file data from the caller (hf_image_stream_put, in ascending guest order),
- * and everything else is zero. Output goes through a 1 MiB buffer. */
+ * and everything else is zero. Small pieces go out through a 1 MiB buffer. */
 #ifndef HF_IMAGE_STREAM_H
 #define HF_IMAGE_STREAM_H
 
