@@ -116,26 +116,19 @@ static void finish_file(fetch *c, file_state *fs)
         kind = "git blob sha1";
     }
     if (strcmp(got, want)) {
-        if (c->stream) {
-            hf_error e;
-            hf_error_set(&e, HF_ERR_PROTOCOL,
-                         "%s: %s mismatch (expected %.16s..., got %.16s...): the server sent "
-                         "corrupt data and the stream is incomplete; run the import again",
-                         fs->f->path, kind, want, got);
-            fetch_fail(c, &e);
-            return;
-        }
-        if (++fs->mismatches <= 1) {
-            /* Bytes can be damaged in transit or by an earlier crash: fetch
-             * the file once more before calling it corrupt. */
+        /* Bytes can be damaged in transit or by an earlier crash: fetch the
+         * file once more before calling it corrupt; a stream cannot take
+         * back what it sent. */
+        if (!c->stream && ++fs->mismatches <= 1) {
             restart_file(c, fs);
             return;
         }
         hf_error e;
-        hf_error_set(&e, HF_ERR_PROTOCOL,
-                     "%s: %s mismatch after two downloads (expected %.16s..., got %.16s...): the "
-                     "server sends corrupt data; nothing was installed",
-                     fs->f->path, kind, want, got);
+        hf_error_set(&e, HF_ERR_PROTOCOL, "%s: %s mismatch%s (expected %.16s..., got %.16s...): %s",
+                     fs->f->path, kind, c->stream ? "" : " after two downloads", want, got,
+                     c->stream ? "the server sent corrupt data and the stream is incomplete; run "
+                                 "the import again"
+                               : "the server sends corrupt data; nothing was installed");
         fetch_fail(c, &e);
         return;
     }

@@ -1,6 +1,6 @@
 /* Imports (see hf_import.h): planning, the two sinks (directory tree and
  * qcow2 image), and the steps that make DEST appear only when complete. */
-#define _GNU_SOURCE /* syncfs */
+#define _GNU_SOURCE /* syncfs, qsort_r */
 #include "hf_import.h"
 #include "hf_workdir.h"
 
@@ -972,12 +972,11 @@ static hf_code stream_emit(void *user, size_t file, uint64_t off, const void *bu
     return stream_file_bytes(user, file, off, buf, len, err);
 }
 
-static const hf_ext4_layout *order_layout;
-
-static int cmp_first_extent(const void *a, const void *b)
+static int cmp_first_extent(const void *a, const void *b, void *arg)
 {
-    const hf_ext4_file_map *x = &order_layout->files[*(const size_t *)a];
-    const hf_ext4_file_map *y = &order_layout->files[*(const size_t *)b];
+    const hf_ext4_layout *layout = arg;
+    const hf_ext4_file_map *x = &layout->files[*(const size_t *)a];
+    const hf_ext4_file_map *y = &layout->files[*(const size_t *)b];
     uint64_t u = x->n_extents ? x->extents[0].image_offset : 0;
     uint64_t v = y->n_extents ? y->extents[0].image_offset : 0;
     return u < v ? -1 : u > v;
@@ -994,8 +993,7 @@ static size_t *stream_order(const hf_ext4_layout *layout, size_t n)
         return NULL;
     for (size_t i = 0; i <= n; i++)
         order[i] = i;
-    order_layout = layout;
-    qsort(order, n + 1, sizeof *order, cmp_first_extent);
+    qsort_r(order, n + 1, sizeof *order, cmp_first_extent, (void *)layout);
     uint64_t end = 0;
     bool ok = layout->files[order[n]].n_extents > 0 && order[n] == n;
     for (size_t k = 0; ok && k <= n; k++) {
