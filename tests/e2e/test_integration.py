@@ -257,6 +257,18 @@ def main():
          "fs/cp with a BRIDGE_LIST streams the image through DEST - into dd; the work stays in a private "
          "0700 directory, left empty", r.stderr[-600:])
 
+    # a stream that fails half-way (the CDN keeps corrupting a file) fails the import: the driver's
+    # pipe runs under pipefail, so dd's partial image is never registered
+    emu.faults({"route": "cdn", "kind": "corrupt", "count": 100})
+    before = set(os.listdir(base))
+    r = fe.ds_action("fs", "cp", datastore_message("fs", "qcow2", base, src, ds_tmpl=bridge))
+    emu.faults()
+    emu.reset()
+    t.ok(r.returncode != 0 and "incomplete" in r.stderr and not r.stdout.strip()
+         and set(os.listdir(base)) == before and os.listdir(private) == [],
+         "a stream that fails half-way fails fs/cp with the reason (no image path printed, nothing "
+         "registered, no work left)", r.stderr[-600:])
+
     # a file another user planted in the shared work area, at the name earlier versions used
     if AS_ROOT:
         planted = os.path.join(fe.env["HFHUB_WORK_DIR"],
