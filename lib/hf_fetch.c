@@ -37,6 +37,18 @@ void fetch_fail(fetch *c, const hf_error *e)
     }
 }
 
+/* What an attempt must have moved for its end not to count as a failure:
+ * one low-speed window's worth of bytes, or an eighth of its range if that
+ * is less (a link that cuts every range part-way still finishes a file),
+ * and at least a byte. */
+uint64_t fetch_progress_bytes(const fetch *c, const xfer *x)
+{
+    uint64_t window = (uint64_t)((double)c->opt->low_speed_limit * c->opt->low_speed_time);
+    uint64_t eighth = (x->stop_at - x->start) / 8;
+    uint64_t need = window < eighth ? window : eighth;
+    return need ? need : 1;
+}
+
 void fetch_out_of_memory(fetch *c)
 {
     hf_error e;
@@ -265,8 +277,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
             fetch_throttle(&c);
             file_state *fs = x->fs;
             fs->not_before = now + (double)o.retry_base_ms / 1000.0;
-            uint64_t window = (uint64_t)((double)o.low_speed_limit * o.low_speed_time);
-            if (x->pos - x->start < window && ++fs->failures > o.max_failures) {
+            if (x->pos - x->start < fetch_progress_bytes(&c, x) && ++fs->failures > o.max_failures) {
                 hf_error e;
                 hf_error_set(&e, HF_ERR_NETWORK,
                              "%s: giving up on %s after %d attempts in a row without progress; "

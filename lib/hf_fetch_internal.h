@@ -137,6 +137,7 @@ typedef struct fetch {
 /* hf_fetch.c */
 void fetch_fail(fetch *c, const hf_error *e);
 void fetch_out_of_memory(fetch *c);
+uint64_t fetch_progress_bytes(const fetch *c, const xfer *x);
 
 /* hf_fetch_journal.c */
 void fetch_journal_line(fetch *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -378,10 +378,13 @@ void fetch_finish_xfer(fetch *c, xfer *x, CURLcode cc, double now)
         return;
     }
     /* Anything else is worth another try: a dropped or truncated transfer,
-     * 408/429/5xx, a wrong range. An attempt that moved the file forward is
-     * not a failure: a link that drops every connection after a while still
-     * gets the file, one piece at a time. */
-    bool progressed = x->pos > x->start;
+     * 408/429/5xx, a wrong range. An attempt that moved the file forward
+     * (fetch_progress_bytes: a low-speed window's worth, or an eighth of its
+     * range) is not a failure: a link that drops every connection after a
+     * while still gets the file, one piece at a time. Less than that counts,
+     * as for a stall, so that a server that sends a few bytes and hangs up
+     * fails in bounded time. */
+    bool progressed = x->pos - x->start >= fetch_progress_bytes(c, x);
     double delay = (double)c->opt->retry_base_ms / 1000.0 *
                    (double)(progressed ? 1 : 1 << (fs->failures < 4 ? fs->failures : 4));
     if (s == 429 && x->rl_remaining == 0 && x->rl_reset >= 0)

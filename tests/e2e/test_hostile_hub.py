@@ -162,6 +162,15 @@ def main():
          and not os.path.exists(dest("crawl")),
          "a file that only ever trickles fails in bounded time (%s), naming the file and the rule"
          % ("%.1f s" % r.elapsed if r else "-"), diag(r))
+    # a server that sends a few bytes of every range and hangs up: each attempt moves the file,
+    # but by less than a low-speed window, so they count, and the file fails in bounded time
+    emu.faults({"route": "cdn", "kind": "drop", "after_bytes": 10, "count": 100000, "match": shard["sha256"]})
+    emu.reset()
+    r = timed_run(["hf://%s?format=dir" % QWEN, dest("dribble")], dict(env, HFHUB_RETRY_BASE_MS="50"), 120)
+    t.ok(r is not None and r.rc == 1 and shard["path"] in r.err and "without progress" in r.err
+         and r.elapsed < 60 and not os.path.exists(dest("dribble")),
+         "a server that sends 10 bytes of each range and hangs up: the file fails in bounded time (%s)"
+         % ("%.1f s" % r.elapsed if r else "-"), diag(r))
     emu.faults()
     r = run("hfhub_downloader", ["hf://%s" % QWEN, dest("never")], dict(env, HFHUB_LOW_SPEED_LIMIT="fast"))
     t.ok(r.clean_failure(2, "HFHUB_LOW_SPEED_LIMIT: 'fast' is not a rate"), "a bad HFHUB_LOW_SPEED_LIMIT is "
