@@ -100,12 +100,9 @@ def make_repo(repo):
     """Writes the repository's files and its API answers under DATA/www; returns
     {path: (size, sha256)}. Kept between runs (DATA/<repo>.json says it is complete)."""
     www = os.path.join(DATA, "www")
-    stamp = os.path.join(DATA, repo.replace("/", "_") + ".json")
-    if os.path.exists(stamp):
-        with open(stamp) as f:
-            saved = json.load(f)
-        if saved.get("version") == LAYOUT_VERSION:
-            return {p: tuple(v) for p, v in saved["files"].items()}
+    saved = load_repo(repo)
+    if saved is not None:
+        return saved
     commit = COMMIT[repo]
     base = os.path.join(www, repo, "resolve", commit)
     shutil.rmtree(os.path.join(www, repo), ignore_errors=True)
@@ -122,8 +119,26 @@ def make_repo(repo):
                             "lfs": {"oid": digest, "size": GIB, "pointerSize": 134}})
         files = [("config.json", b'{"model_type": "bench", "architectures": ["BenchForCausalLM"]}\n')]
     else:
-        rnd = os.urandom(20000 * 4096)
-        files = [("files/%02d/%05d.bin" % (i // 1000, i), rnd[i * 4096:(i + 1) * 4096]) for i in range(20000)]
+        files = small_files(20000, 4096, 1000)
+    publish_repo(repo, commit, files, entries, want)
+    return want
+
+
+def small_files(n, size, per_dir):
+    """n files of size random bytes, per_dir of them in each directory files/NN: [(path, bytes)]."""
+    rnd = os.urandom(n * size)
+    width = max(2, len(str((n - 1) // per_dir)))
+    return [("files/%0*d/%0*d.bin" % (width, i // per_dir, max(5, len(str(n - 1))), i), rnd[i * size:(i + 1) * size])
+            for i in range(n)]
+
+
+def publish_repo(repo, commit, files, entries=None, want=None):
+    """Writes files [(path, bytes)] (non-LFS, git blob ids) under the repository's resolve/<commit>
+    and the API answers listing them and entries (files already written, e.g. LFS shards), then
+    the stamp that make_repo and load_repo check; returns want {path: (size, sha256)}."""
+    www = os.path.join(DATA, "www")
+    base = os.path.join(www, repo, "resolve", commit)
+    entries, want = list(entries or []), dict(want or {})
     for path, data in files:
         os.makedirs(os.path.dirname(os.path.join(base, path)), exist_ok=True)
         with open(os.path.join(base, path), "wb") as f:
@@ -138,9 +153,21 @@ def make_repo(repo):
                    "lastModified": "2026-01-01T00:00:00.000Z", "siblings": [{"rfilename": e["path"]} for e in entries]}, f)
     with open(os.path.join(api, "tree", commit), "w") as f:
         json.dump(sorted(entries, key=lambda e: e["path"]), f)
-    with open(stamp, "w") as f:
+    with open(os.path.join(DATA, repo.replace("/", "_") + ".json"), "w") as f:
         json.dump({"version": LAYOUT_VERSION, "files": want}, f)
     return want
+
+
+def load_repo(repo):
+    """want {path: (size, sha256)} of a repository generated before with this layout, else None."""
+    stamp = os.path.join(DATA, repo.replace("/", "_") + ".json")
+    if not os.path.exists(stamp):
+        return None
+    with open(stamp) as f:
+        saved = json.load(f)
+    if saved.get("version") != LAYOUT_VERSION:
+        return None
+    return {p: tuple(v) for p, v in saved["files"].items()}
 
 
 # -- nginx --------------------------------------------------------------------------------------
