@@ -35,7 +35,8 @@ coreutils sha256sum, CPU-bound: GB/s per core), a 1 GiB write with dd conv=fdata
 -> curl -> /dev/null over one connection.
 
 Environment: BENCH_ONLY=big|small (default both), BENCH_CONTENDERS=comma list of
-hfhub-dir,hfhub-qcow2,aria2c,curl (default all), BENCH_LIMITS=0 skips the limits,
+hfhub-dir,hfhub-qcow2,aria2c,curl (default all; a name may repeat, and before-dir,before-qcow2
+run the hfhub_downloader of BENCH_BEFORE_BIN=<bin directory of another build>, for A/B runs), BENCH_LIMITS=0 skips the limits,
 BENCH_VERIFY=0 skips the checks, BENCH_SETTLE=S waits S seconds (default 40) before each contender
 on the many-files repository (see Bench.run), BENCH_PERF=DIR records each hfhub run with
 `perf record -g` into DIR/<repo>-<format>.data (perf adds overhead: its times are not the
@@ -65,6 +66,7 @@ CONTENDERS = os.environ.get("BENCH_CONTENDERS", "hfhub-dir,hfhub-qcow2,aria2c,cu
 LIMITS = os.environ.get("BENCH_LIMITS", "1") != "0"
 VERIFY = os.environ.get("BENCH_VERIFY", "1") != "0"
 PERF = os.environ.get("BENCH_PERF")
+BEFORE_BIN = os.environ.get("BENCH_BEFORE_BIN")
 SETTLE = float(os.environ.get("BENCH_SETTLE", "40"))
 OUT_JSON = os.path.join(ROOT, "build", "bench-nginx.json")
 MB = 1e6
@@ -368,10 +370,10 @@ class Bench:
         self.results.append(res)
         return res
 
-    def hfhub(self, repo, want, fmt):
+    def hfhub(self, repo, want, fmt, bindir=BIN):
         def fn(work):
             dest = os.path.join(work, "model.qcow2" if fmt == "qcow2" else "model")
-            argv = [os.path.join(BIN, "hfhub_downloader"), "hf://" + repo, dest, "--progress", "none"]
+            argv = [os.path.join(bindir, "hfhub_downloader"), "hf://" + repo, dest, "--progress", "none"]
             if fmt == "dir":
                 argv += ["--format", "dir"]
             if PERF:
@@ -482,6 +484,9 @@ def main():
                     b.run(repo, want, "hfhub dir", b.hfhub(repo, want, "dir"), nbytes)
                 elif c == "hfhub-qcow2":
                     b.run(repo, want, "hfhub qcow2", b.hfhub(repo, want, "qcow2"), nbytes)
+                elif c in ("before-dir", "before-qcow2") and BEFORE_BIN:
+                    fmt = c.split("-")[1]
+                    b.run(repo, want, "before " + fmt, b.hfhub(repo, want, fmt, BEFORE_BIN), nbytes)
                 elif c == "aria2c":
                     b.run(repo, want, "aria2c -x16 -s16 -j16", b.aria2c(repo, want), nbytes)
                 elif c == "curl":
@@ -509,9 +514,18 @@ def main():
                          "%.2f" % (r["cpu"] / (r["bytes"] / 1e9)),
                          "%.2f" % r["x_aria2c"] if aria else "-", "%.2f" % r["x_aria2c_durable"] if aria else "-",
                          "%.2f" % r["server_cpu"], "ok" if r["ok"] else "FAILED (%s)" % r["note"]))
-        by = {r["name"]: r for r in rs}
-        if "hfhub dir" in by and "hfhub qcow2" in by:
-            print("%s: hfhub dir time / qcow2 time = %.2f" % (repos[key], by["hfhub dir"]["wall"] / by["hfhub qcow2"]["wall"]))
+        walls = {}
+        for r in rs:
+            if r["ok"]:
+                walls.setdefault(r["name"], []).append(r["wall"])
+        med = {n: sorted(w)[len(w) // 2] for n, w in walls.items()}
+        for n, w in sorted(walls.items()):
+            if len(w) > 1:
+                print("%s: %s, median of %d: %.2f s (%.2f-%.2f)" % (repos[key], n, len(w), med[n], min(w), max(w)))
+        if "hfhub dir" in med and "hfhub qcow2" in med:
+            print("%s: hfhub dir time / qcow2 time = %.2f (medians)" % (repos[key], med["hfhub dir"] / med["hfhub qcow2"]))
+        if "before dir" in med and "hfhub dir" in med:
+            print("%s: hfhub dir time / before dir time = %.2f (medians)" % (repos[key], med["hfhub dir"] / med["before dir"]))
     if limits and "big" in ONLY:
         sha = limits["openssl dgst -sha256"]["gb_per_cpu_s"]
         big = {r["name"]: r for r in b.results if r["repo"] == repos["big"]}
