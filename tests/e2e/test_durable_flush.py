@@ -2,8 +2,9 @@
 """How a directory import reaches the disk before it exits 0, against the Hub emulator with
 bench-org/many-files (--many-files): every file verified, and, watched with strace (skipped
 without it), the flush it makes. Few files: one fsync per file (the manifest too) and per
-directory, no syncfs. Many files (1000 and more): one syncfs of the file system instead of
-1500 fsyncs. Both: DEST's parent is fsynced after the rename that makes DEST appear."""
+directory, no syncfs. Many files (1000 and more) while the kernel holds little dirty data: one
+syncfs of the file system instead of 1200 fsyncs; with much dirty data (other writers), the
+fsyncs again. Both: DEST's parent is fsynced after the rename that makes DEST appear."""
 import os
 import re
 import shutil
@@ -13,7 +14,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import BIN, Emulator, Test, clean_env, expected, fixtures, run, tree_digests  # noqa: E402
 
-MANY = 1500
+MANY = 1200
+# lib/hf_import.c: syncfs while dirty + writeback <= 256 MiB + 64 KiB a file (files, config.json, manifest)
+DIRTY_BUDGET = (256 << 20) + (MANY + 2) * (64 << 10)
 QWEN = "ONEnextgen/Qwen2.5-1.5B-Instruct-emu"
 
 
@@ -30,6 +33,16 @@ def traced(t, args, env, name):
         if m and "resumed>" not in line:
             calls.append((m.group(1), m.group(2)))
     return p.returncode, calls, p.stderr.decode(errors="replace")
+
+
+def dirty():
+    """Dirty + Writeback bytes, all file systems (what the import's choice looks at)."""
+    total = 0
+    for line in open("/proc/meminfo"):
+        k, v = line.split(":", 1)
+        if k in ("Dirty", "Writeback"):
+            total += int(v.split()[0]) * 1024
+    return total
 
 
 def main():
@@ -56,16 +69,35 @@ def main():
         t.done()
         return
 
-    d = os.path.join(t.tmp, "many-traced")
-    rc, calls, err = traced(t, ["hf://bench-org/many-files", d, "--format", "dir", "--progress", "none"], env, "many")
-    names = [c for c, _ in calls]
-    t.ok(rc == 0 and names.count("syncfs") == 1, "many files: one syncfs", err[-300:] if rc else names[:10])
-    t.ok(rc == 0 and names.count("fsync") + names.count("fdatasync") < 10,
-         "many files: no fsync per file (%d fsyncs for %d files)" % (names.count("fsync"), MANY + 1))
-    ren = max((i for i, c in enumerate(names) if c.startswith("rename")), default=-1)
-    t.ok(rc == 0 and 0 <= names.index("syncfs") < ren < len(names) - 1 and names[ren + 1] == "fsync",
-         "many files: syncfs before the rename that makes DEST appear, DEST's parent fsynced after it", names[-4:])
-    shutil.rmtree(d, ignore_errors=True)
+    # Other writers on the machine can hold more dirty data than the budget: then the import
+    # rightly takes the fsyncs. Up to 3 tries for a quiet moment; each run must be one of the two
+    # complete ways.
+    synced, busy = False, []
+    for attempt in range(3):
+        d = os.path.join(t.tmp, "many-traced-%d" % attempt)
+        before = dirty()
+        rc, calls, err = traced(t, ["hf://bench-org/many-files", d, "--format", "dir", "--progress", "none"],
+                                env, "many")
+        after = dirty()
+        names = [c for c, _ in calls]
+        ren = max((i for i, c in enumerate(names) if c.startswith("rename")), default=-1)
+        fsyncs = names[:ren].count("fsync") + names[:ren].count("fdatasync")
+        if rc == 0 and "syncfs" in names:
+            t.ok(names.count("syncfs") == 1 and fsyncs == 0 and names.index("syncfs") < ren
+                 and names[ren + 1:] == ["fsync"],
+                 "many files: one syncfs, no fsync per file (%d files), then the rename and DEST's parent "
+                 "fsynced" % (MANY + 1), names[-4:])
+            synced = True
+            break
+        t.ok(rc == 0 and fsyncs >= MANY + 2 and names[ren + 1:] == ["fsync"],
+             "many files, %d MB dirty around the run: an fsync per file instead, then the rename and DEST's "
+             "parent fsynced" % (max(before, after) >> 20), err[-300:] if rc else names[-4:])
+        busy.append(max(before, after))
+        shutil.rmtree(d, ignore_errors=True)
+    if not synced and min(busy) > DIRTY_BUDGET // 2:
+        print("# syncfs not checked: the machine held %d MB or more dirty data on every try" % (min(busy) >> 20))
+    else:
+        t.ok(synced, "many files with little dirty data: the syncfs path was taken", busy)
 
     d = os.path.join(t.tmp, "qwen-traced")
     want = expected(by_id[QWEN])
