@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every benchmark in sequence, the ones behind each table of README
-# "Benchmarks" (`make bench-all`, by hand, never in CI; about 25 minutes on a
+# "Benchmarks" (`make bench-all`, by hand, never in CI; 30-40 minutes on a
 # 2-core machine, plus the one-time generation of the nginx repositories):
 #   catalog_bench.py, catalog_bench.py --large, download_bench.py,
 #   nginx_bench.py, scale_bench.py

@@ -17,8 +17,9 @@ BENCH_VERIFY=0. The trees imported stay until the end of the run: ext4 without a
 inodes freed in the last ~35 s on every create (see nginx_bench.py), and deleting 200,000 files
 between two contenders would bill that to the next one. Prints the table of the README with the
 200k / 20k ratios; writes build/bench-scale.json. The emulator is not used: it serves 200,000
-files too slowly to measure the client. Needs nginx, GNU time, qemu-img, e2fsprogs; about 5
-minutes per round with the checks, plus about a minute to generate the files the first time."""
+files too slowly to measure the client. Needs nginx, GNU time, qemu-img, e2fsprogs; 5-10
+minutes per round with the checks and the deletions, plus about a minute to generate the files
+the first time."""
 import json
 import os
 import shutil
