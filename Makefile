@@ -35,7 +35,7 @@ CHECK_BIN := $(addprefix build/check/bin/,$(PROGRAMS))
 UNIT_BIN := $(patsubst tests/unit/%.c,build/check/unit/%,$(UNIT_SRC))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all check demo deps fuzz bench clean unit programs-check install uninstall man deb rpm dist \
+.PHONY: all check demo deps fuzz bench bench-all clean unit programs-check install uninstall man deb rpm dist \
         version pkg-tree FORCE
 .SECONDARY:
 all: $(BIN)
@@ -121,6 +121,10 @@ demo: deps
 bench: all
 	@python3 bench/catalog_bench.py
 	@python3 bench/download_bench.py
+
+# every benchmark, one after another (bench/run-all.sh; installs nginx and aria2 when root)
+bench-all: all
+	@bench/run-all.sh
 
 # ---- man pages ----------------------------------------------------------------
 # help2man builds each page from the program's own --help, so a page cannot

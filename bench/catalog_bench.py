@@ -13,12 +13,13 @@ request, next to a one-request-at-a-time baseline measured in the same run
 
 then a second run of each over the unchanged models with a warm cache,
 which must make only listing requests. `--large` measures the monitor's cap
-instead: --limit 3000 over 3000 synthetic models (1000 a page), one run
-each after an unmeasured one (the emulator's first answers cost it more),
-about 3 minutes. Peak RSS comes from GNU time. BENCH_BEFORE_BIN=<dir of an older build> adds that build as a
+instead (ONE_MARKET_MAX_APPS, read from lib/one_app.h: 3000 today): --limit
+CAP over CAP synthetic models (1000 a page), one run each after an
+unmeasured one (the emulator's first answers cost it more), about 3 minutes. Peak RSS comes from GNU time. BENCH_BEFORE_BIN=<dir of an older build> adds that build as a
 contender. Prints wall times, requests by route and the ratios. Absolute
 times vary between machines; the ratios are what to compare."""
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,15 @@ BEFORE = os.environ.get("BENCH_BEFORE_BIN")
 AIM = 6.0
 GNU_TIME = "/usr/bin/time"
 LISTING_ROUTES = {"list_models", "collection", "overview"}
+
+
+def monitor_cap():
+    """The monitor's cap on apps per marketplace, as the code defines it."""
+    with open(os.path.join(ROOT, "lib", "one_app.h")) as f:
+        m = re.search(r"#define ONE_MARKET_MAX_APPS (\d+)", f.read())
+    if not m:
+        sys.exit("bench: ONE_MARKET_MAX_APPS not found in lib/one_app.h")
+    return int(m.group(1))
 
 
 def run(bindir, args, env):
@@ -93,13 +103,15 @@ def scenario(t, emu, name, args, page_size, repeat, warmup=False):
 
 def main():
     large = "--large" in sys.argv[1:]
+    cap = monitor_cap()
     t = Test()
-    emu = Emulator(t.tmp, "--latency-ms", str(LATENCY_MS), "--synthetic-models", "3000" if large else "150")
+    emu = Emulator(t.tmp, "--latency-ms", str(LATENCY_MS), "--synthetic-models", str(cap) if large else "150")
     fx = fixtures()
     slugs = ",".join(c["slug"] for c in fx["collections"])
     print("catalog benchmark: %d ms per request, median of %d" % (LATENCY_MS, 1 if large else REPEAT))
     if large:
-        scenario(t, emu, "limit 3000", ["--org", "bench-org", "--limit", "3000", "--full", "1", "--quiet"],
+        scenario(t, emu, "limit %d (the monitor's cap)" % cap,
+                 ["--org", "bench-org", "--limit", str(cap), "--full", "1", "--quiet"],
                  1000, 1, warmup=True)
     else:
         orgs = scenario(t, emu, "4 organisations", ["--org", "ONEnextgen,acme-ai,mistral-emu,northwind-labs",

@@ -10,6 +10,9 @@ tokenizer json, README) into a fresh directory under one temp dir:
 
   hfhub dir      hfhub_downloader hf://bench-org/big-model DIR --format dir
   hfhub qcow2    the same into DIR.qcow2 (an ext4 filesystem in a qcow2 image)
+  hfhub stream   hfhub_downloader hf://bench-org/big-model - > DIR.qcow2: the qcow2 bytes on
+                 stdout, redirected into a file on the same file system (HFHUB_WORK_DIR is
+                 there too); reported with its time against the qcow2 row (stream / file)
   curl           curl -sS -L -o OUT URL, one file after another
   hf.js          snapshotDownload of @huggingface/hub (bench/download_js_snapshot.mjs)
   aria2c         aria2c -x8 -s8 -j8 from an input file listing every URL
@@ -234,6 +237,21 @@ class Bench:
             return res
         return fn
 
+    def stream(self, work):
+        """DEST "-": the qcow2 image on stdout, into a file (sh execs hfhub_downloader, so GNU time
+        measures it)."""
+        out = os.path.join(work, "stdout.qcow2")
+        env = self.env(work)
+        env["HFHUB_WORK_DIR"] = work
+        exe = os.path.join(BIN, "hfhub_downloader")
+        res, _, err = timed(["sh", "-c", 'exec "$0" "$1" - --progress none > "$2"', exe, "hf://" + REPO, out],
+                            env, work)
+        if res["rc"] != 0:
+            res.update(ok=False, note="exit %d: %s" % (res["rc"], err.strip()[-300:]))
+        else:
+            res["ok"], res["note"] = check_qcow2(out, self.want, work)
+        return res
+
     def curl(self, work):
         out = os.path.join(work, "out")
         script = ["set -e"]
@@ -320,7 +338,7 @@ def main():
             sys.exit("bench: %s is needed" % tool)
 
     b = Bench()
-    names = ["hfhub dir", "hfhub qcow2", "curl sequential", "hf.js snapshotDownload", "aria2c -x8 -s8 -j8",
+    names = ["hfhub dir", "hfhub qcow2", "hfhub stream (DEST -)", "curl sequential", "hf.js snapshotDownload", "aria2c -x8 -s8 -j8",
              "hfhub dir, progress plain", "emulator alone, 8 x curl", "hfhub dir, caps off"]
     runs = {n: [] for n in names}
     try:
@@ -332,6 +350,7 @@ def main():
             b.caps(PER_CONN, TOTAL)
             runs["hfhub dir"].append(b.one("hfhub dir", b.hfhub("dir")))
             runs["hfhub qcow2"].append(b.one("hfhub qcow2", b.hfhub("qcow2")))
+            runs["hfhub stream (DEST -)"].append(b.one("hfhub stream (DEST -)", b.stream))
             runs["curl sequential"].append(b.one("curl sequential", b.curl))
             if have_node:
                 runs["hf.js snapshotDownload"].append(b.one("hf.js snapshotDownload", b.js))
@@ -406,6 +425,10 @@ def main():
     q, d = by.get("hfhub qcow2", {}).get("wall_s"), by.get("hfhub dir", {}).get("wall_s")
     if q and d:
         print("qcow2 time / dir time: %.2f" % (q / d))
+    st = by.get("hfhub stream (DEST -)", {}).get("wall_s")
+    if q and st:
+        by["hfhub stream (DEST -)"]["stream_over_file"] = st / q
+        print("stream / file: hfhub stream (DEST -) time / hfhub qcow2 time = %.2f" % (st / q))
     alone = by.get("emulator alone, 8 x curl", {}).get("mb_per_s")
     if alone:
         print("emulator alone (capped, 8 connections, no disk): %.0f MB/s = %.2f x the aggregate cap: %s" %

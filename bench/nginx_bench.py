@@ -35,7 +35,8 @@ coreutils sha256sum, CPU-bound: GB/s per core), a 1 GiB write with dd conv=fdata
 -> curl -> /dev/null over one connection.
 
 Environment: BENCH_ONLY=big|small (default both), BENCH_CONTENDERS=comma list of
-hfhub-dir,hfhub-qcow2,aria2c,curl (default all), BENCH_LIMITS=0 skips the limits,
+hfhub-dir,hfhub-qcow2,aria2c,curl (default all; a name may repeat, and before-dir,before-qcow2
+run the hfhub_downloader of BENCH_BEFORE_BIN=<bin directory of another build>, for A/B runs), BENCH_LIMITS=0 skips the limits,
 BENCH_VERIFY=0 skips the checks, BENCH_SETTLE=S waits S seconds (default 40) before each contender
 on the many-files repository (see Bench.run), BENCH_PERF=DIR records each hfhub run with
 `perf record -g` into DIR/<repo>-<format>.data (perf adds overhead: its times are not the
@@ -65,6 +66,7 @@ CONTENDERS = os.environ.get("BENCH_CONTENDERS", "hfhub-dir,hfhub-qcow2,aria2c,cu
 LIMITS = os.environ.get("BENCH_LIMITS", "1") != "0"
 VERIFY = os.environ.get("BENCH_VERIFY", "1") != "0"
 PERF = os.environ.get("BENCH_PERF")
+BEFORE_BIN = os.environ.get("BENCH_BEFORE_BIN")
 SETTLE = float(os.environ.get("BENCH_SETTLE", "40"))
 OUT_JSON = os.path.join(ROOT, "build", "bench-nginx.json")
 MB = 1e6
@@ -100,12 +102,9 @@ def make_repo(repo):
     """Writes the repository's files and its API answers under DATA/www; returns
     {path: (size, sha256)}. Kept between runs (DATA/<repo>.json says it is complete)."""
     www = os.path.join(DATA, "www")
-    stamp = os.path.join(DATA, repo.replace("/", "_") + ".json")
-    if os.path.exists(stamp):
-        with open(stamp) as f:
-            saved = json.load(f)
-        if saved.get("version") == LAYOUT_VERSION:
-            return {p: tuple(v) for p, v in saved["files"].items()}
+    saved = load_repo(repo)
+    if saved is not None:
+        return saved
     commit = COMMIT[repo]
     base = os.path.join(www, repo, "resolve", commit)
     shutil.rmtree(os.path.join(www, repo), ignore_errors=True)
@@ -122,8 +121,26 @@ def make_repo(repo):
                             "lfs": {"oid": digest, "size": GIB, "pointerSize": 134}})
         files = [("config.json", b'{"model_type": "bench", "architectures": ["BenchForCausalLM"]}\n')]
     else:
-        rnd = os.urandom(20000 * 4096)
-        files = [("files/%02d/%05d.bin" % (i // 1000, i), rnd[i * 4096:(i + 1) * 4096]) for i in range(20000)]
+        files = small_files(20000, 4096, 1000)
+    publish_repo(repo, commit, files, entries, want)
+    return want
+
+
+def small_files(n, size, per_dir):
+    """n files of size random bytes, per_dir of them in each directory files/NN: [(path, bytes)]."""
+    rnd = os.urandom(n * size)
+    width = max(2, len(str((n - 1) // per_dir)))
+    return [("files/%0*d/%0*d.bin" % (width, i // per_dir, max(5, len(str(n - 1))), i), rnd[i * size:(i + 1) * size])
+            for i in range(n)]
+
+
+def publish_repo(repo, commit, files, entries=None, want=None):
+    """Writes files [(path, bytes)] (non-LFS, git blob ids) under the repository's resolve/<commit>
+    and the API answers listing them and entries (files already written, e.g. LFS shards), then
+    the stamp that make_repo and load_repo check; returns want {path: (size, sha256)}."""
+    www = os.path.join(DATA, "www")
+    base = os.path.join(www, repo, "resolve", commit)
+    entries, want = list(entries or []), dict(want or {})
     for path, data in files:
         os.makedirs(os.path.dirname(os.path.join(base, path)), exist_ok=True)
         with open(os.path.join(base, path), "wb") as f:
@@ -138,9 +155,21 @@ def make_repo(repo):
                    "lastModified": "2026-01-01T00:00:00.000Z", "siblings": [{"rfilename": e["path"]} for e in entries]}, f)
     with open(os.path.join(api, "tree", commit), "w") as f:
         json.dump(sorted(entries, key=lambda e: e["path"]), f)
-    with open(stamp, "w") as f:
+    with open(os.path.join(DATA, repo.replace("/", "_") + ".json"), "w") as f:
         json.dump({"version": LAYOUT_VERSION, "files": want}, f)
     return want
+
+
+def load_repo(repo):
+    """want {path: (size, sha256)} of a repository generated before with this layout, else None."""
+    stamp = os.path.join(DATA, repo.replace("/", "_") + ".json")
+    if not os.path.exists(stamp):
+        return None
+    with open(stamp) as f:
+        saved = json.load(f)
+    if saved.get("version") != LAYOUT_VERSION:
+        return None
+    return {p: tuple(v) for p, v in saved["files"].items()}
 
 
 # -- nginx --------------------------------------------------------------------------------------
@@ -341,10 +370,10 @@ class Bench:
         self.results.append(res)
         return res
 
-    def hfhub(self, repo, want, fmt):
+    def hfhub(self, repo, want, fmt, bindir=BIN):
         def fn(work):
             dest = os.path.join(work, "model.qcow2" if fmt == "qcow2" else "model")
-            argv = [os.path.join(BIN, "hfhub_downloader"), "hf://" + repo, dest, "--progress", "none"]
+            argv = [os.path.join(bindir, "hfhub_downloader"), "hf://" + repo, dest, "--progress", "none"]
             if fmt == "dir":
                 argv += ["--format", "dir"]
             if PERF:
@@ -455,6 +484,9 @@ def main():
                     b.run(repo, want, "hfhub dir", b.hfhub(repo, want, "dir"), nbytes)
                 elif c == "hfhub-qcow2":
                     b.run(repo, want, "hfhub qcow2", b.hfhub(repo, want, "qcow2"), nbytes)
+                elif c in ("before-dir", "before-qcow2") and BEFORE_BIN:
+                    fmt = c.split("-")[1]
+                    b.run(repo, want, "before " + fmt, b.hfhub(repo, want, fmt, BEFORE_BIN), nbytes)
                 elif c == "aria2c":
                     b.run(repo, want, "aria2c -x16 -s16 -j16", b.aria2c(repo, want), nbytes)
                 elif c == "curl":
@@ -482,9 +514,18 @@ def main():
                          "%.2f" % (r["cpu"] / (r["bytes"] / 1e9)),
                          "%.2f" % r["x_aria2c"] if aria else "-", "%.2f" % r["x_aria2c_durable"] if aria else "-",
                          "%.2f" % r["server_cpu"], "ok" if r["ok"] else "FAILED (%s)" % r["note"]))
-        by = {r["name"]: r for r in rs}
-        if "hfhub dir" in by and "hfhub qcow2" in by:
-            print("%s: hfhub dir time / qcow2 time = %.2f" % (repos[key], by["hfhub dir"]["wall"] / by["hfhub qcow2"]["wall"]))
+        walls = {}
+        for r in rs:
+            if r["ok"]:
+                walls.setdefault(r["name"], []).append(r["wall"])
+        med = {n: sorted(w)[len(w) // 2] for n, w in walls.items()}
+        for n, w in sorted(walls.items()):
+            if len(w) > 1:
+                print("%s: %s, median of %d: %.2f s (%.2f-%.2f)" % (repos[key], n, len(w), med[n], min(w), max(w)))
+        if "hfhub dir" in med and "hfhub qcow2" in med:
+            print("%s: hfhub dir time / qcow2 time = %.2f (medians)" % (repos[key], med["hfhub dir"] / med["hfhub qcow2"]))
+        if "before dir" in med and "hfhub dir" in med:
+            print("%s: hfhub dir time / before dir time = %.2f (medians)" % (repos[key], med["hfhub dir"] / med["before dir"]))
     if limits and "big" in ONLY:
         sha = limits["openssl dgst -sha256"]["gb_per_cpu_s"]
         big = {r["name"]: r for r in b.results if r["repo"] == repos["big"]}

@@ -18,7 +18,7 @@ set -eu
 RUNTIME="libcurl4 libjansson4 libxml2 libssl3 libext2fs2 libcom-err2 e2fsprogs qemu-utils tar ca-certificates"
 BUILD="$RUNTIME build-essential pkg-config libcurl4-openssl-dev libjansson-dev libxml2-dev libssl-dev libext2fs-dev help2man"
 PACKAGE="$BUILD debhelper dpkg-dev"
-TEST="$PACKAGE clang libclang-rt-dev python3 nodejs npm lintian rpm"
+TEST="$PACKAGE clang libclang-rt-dev python3 nodejs npm lintian rpm strace"
 
 list=no
 if [ "${1:-}" = "--list" ]; then list=yes; shift; fi

@@ -736,6 +736,22 @@ def big_model():
     return repo
 
 
+def many_files_model(n):
+    """`--many-files N`: bench-org/many-files, N small text files in directories of 100 (plus a
+    config.json), for the imports of many small files (a directory import flushes those with
+    one syncfs)."""
+    rid = "bench-org/many-files"
+    rng = random.Random("hfhub-emulator:" + rid)
+    b = _Builder(rid, rng, "c0")
+    b.json("config.json", {"architectures": ["LlamaForCausalLM"], "model_type": "llama"})
+    for i in range(n):
+        b.text("data/%03d/%05d.txt" % (i // 100, i), "file %d of %d\n%s\n" % (i, n, "x" * rng.randrange(0, 300)))
+    created, modified = _random_dates(rng)
+    return Repo("model", rid, downloads=1, likes=0, trending=0, created_at=iso(created),
+                tags=["region:us"], commits=[Commit(commit_sha(rid, 0), iso(modified), "Many files", b.files)],
+                extra_history=0)
+
+
 # -- collections ---------------------------------------------------------------------------------
 
 SPACES = {
@@ -782,10 +798,12 @@ def namespace_kind(name):
 class FixtureSet:
     """All repositories and collections, with lookups."""
 
-    def __init__(self, synthetic=0):
+    def __init__(self, synthetic=0, many_files=0):
         self.models = [build_model(row) for row in CATALOG + synthetic_rows(synthetic)]
         self.big = big_model()
         self.models.append(self.big)
+        if many_files:
+            self.models.append(many_files_model(many_files))
         self.datasets = [build_dataset(row) for row in DATASETS]
         self.by_key = {r.key: r for r in self.models + self.datasets}
         self.renamed = dict(RENAMED)

@@ -1107,6 +1107,8 @@ def parse_args(argv):
     p.add_argument("--page-size", type=int, default=20)
     p.add_argument("--tree-page-size", type=int, default=50)
     p.add_argument("--synthetic-models", type=int, default=0)
+    p.add_argument("--many-files", type=int, default=0, metavar="N",
+                   help="add bench-org/many-files, N small files (imports of many files)")
     p.add_argument("--api-quota", type=int, default=1000000)
     p.add_argument("--resolver-quota", type=int, default=None, help="default: same as --api-quota")
     p.add_argument("--window-s", type=int, default=300)
@@ -1139,7 +1141,7 @@ def main(argv=None):
         print(json.dumps({"granted": TOKEN_GRANTED, "unapproved": TOKEN_UNAPPROVED}))
         return 0
     FileSpec.cache_dir = args.cache_dir or default_cache_dir()
-    fixtures = FixtureSet(args.synthetic_models)
+    fixtures = FixtureSet(args.synthetic_models, args.many_files)
     if args.dump_fixtures:
         json.dump(fixtures.dump(), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
