@@ -119,9 +119,22 @@ bool hf_cache_get(const hf_cache *c, const char *model_id, const char *sha,
         close(fd);
         return false;
     }
-    json_error_t jerr;
-    json_t *o = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    /* read whole, then parsed: json_loadfd reads a byte per system call */
+    size_t len = 0, cap = (size_t)st.st_size + 1;
+    char *text = malloc(cap);
+    ssize_t r = 1;
+    while (text && len < cap && (r = read(fd, text + len, cap - len)) != 0) {
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r > 0)
+            len += (size_t)r;
+    }
     close(fd);
+    json_error_t jerr;
+    /* a file that changed size while read is not taken */
+    json_t *o = text && r == 0 && len < cap ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)
+                                            : NULL;
+    free(text);
     if (!o)
         return false;
     bool hit = false;
