@@ -18,7 +18,8 @@
 
 #include "hf_fetch.h"
 
-#define READBACK ((size_t)1 << 20)
+/* Received bytes go to the sink and the hasher in pieces of this size. */
+#define PIECE ((size_t)1 << 20)
 
 typedef struct {
     uint64_t off, len;
@@ -35,7 +36,8 @@ typedef struct {
     size_t index;
     EVP_MD_CTX *sha256;
     EVP_MD_CTX *sha1;       /* git blob id, regular files only */
-    uint64_t hash_pos;
+    uint64_t hash_pos;      /* bytes handed to the digests (some may wait in the hasher) */
+    int hash_queued;        /* pieces of this file in the hasher's queue (under its lock) */
     segment *pending;
     size_t n_pending, cap_pending;
     span *todo;
@@ -60,8 +62,12 @@ typedef struct {
     struct curl_slist *hdrs;
     file_state *fs;
     char *url;
-    uint64_t start, pos, stop_at, end;   /* requested [start, end); we stop at stop_at */
+    uint64_t start, pos, stop_at, end;   /* requested [start, end); we stop at stop_at;
+                                          * [start, pos) received */
+    uint64_t wpos;        /* [start, wpos) is in the sink; [wpos, pos) in buf */
     uint64_t jpos;        /* [start, jpos) is in the journal */
+    unsigned char *buf;   /* received bytes on their way to the sink (hf_fetch_transfer.c) */
+    size_t blen;
     double last_byte;
     /* the low-speed window: position at its start, seconds not paused in it */
     uint64_t win_pos;
@@ -114,7 +120,7 @@ typedef struct fetch {
     size_t files_done;
     bool failed;
     hf_error err;
-    unsigned char *readbuf;
+    struct hasher *hasher;  /* the hashing thread (hf_fetch_verify.c) */
     /* the rate cap: a token bucket shared by all transfers */
     double tokens;          /* bytes that may be received now (negative: owed) */
     double tokens_at;       /* when the bucket was last refilled */
@@ -135,8 +141,13 @@ hf_code fetch_replay_journal(fetch *c, hf_error *err);
 hf_code fetch_plan_file(fetch *c, file_state *fs);
 
 /* hf_fetch_verify.c */
+bool fetch_hasher_start(fetch *c);
+void fetch_hasher_stop(fetch *c);
+unsigned char *fetch_piece_get(fetch *c);
+void fetch_piece_put(fetch *c, unsigned char *b);
 bool fetch_hash_start(file_state *fs);
-void fetch_hash_bytes(file_state *fs, const void *p, size_t n);
+void fetch_hash_bytes(fetch *c, file_state *fs, const void *p, size_t n);
+void fetch_hash_piece(fetch *c, file_state *fs, unsigned char *piece, size_t len);
 void fetch_free_pending(fetch *c, file_state *fs);
 void fetch_drain(fetch *c, file_state *fs);
 bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len);
@@ -146,6 +157,7 @@ bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len);
 bool fetch_start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end);
 void fetch_free_xfer(fetch *c, xfer *x);
 void fetch_give_back(fetch *c, xfer *x);
+bool fetch_flush_xfer(fetch *c, xfer *x);
 void fetch_finish_xfer(fetch *c, xfer *x, CURLcode cc, double now);
 long fetch_pace(fetch *c, double now);
 
