@@ -264,7 +264,9 @@ typedef struct {
  * a VM). What is not aligned (a file's tail, the head of a resumed range)
  * still goes through the page cache. Durability is unchanged: every file is
  * fsynced before DEST appears. */
-#define DIRECT_MIN ((uint64_t)8 << 20)
+#define DIRECT_MIN ((uint64_t)8 << 20)      /* files this large (dir) */
+#define DIRECT_MIN_IO ((size_t)256 << 10)   /* pieces this large (qcow2): small
+                                             * ones are cheaper in the page cache */
 #define DIRECT_ALIGN 4096
 
 static bool direct_aligned(const void *buf, uint64_t off, size_t len)
@@ -499,7 +501,7 @@ static hf_code image_io(image_sink *s, size_t file, const char *name, uint64_t o
         uint64_t in = e->file_offset + e->length - off;
         size_t n = len < in ? len : (size_t)in;
         uint64_t guest = e->image_offset + (off - e->file_offset);
-        uint64_t host = s->direct && direct_aligned(buf, guest, n)
+        uint64_t host = s->direct && n >= DIRECT_MIN_IO && direct_aligned(buf, guest, n)
                             ? hf_qcow2_host_offset(s->q, guest) : UINT64_MAX;
         if (write && host != UINT64_MAX && host % DIRECT_ALIGN == 0 &&
             hf_qcow2_host_offset(s->q, guest + n - 1) == host + n - 1) {
@@ -912,6 +914,17 @@ static hf_code run_image(hf_client *cl, const hf_import_plan *p, const char *sou
                 rc = hf_qcow2_create(part, layout.fs_bytes, ranges, k, false, &q, err);
             }
         }
+    }
+    if (!rc && !res->resumed) {
+        /* The image's clusters are allocated now, as the directory form's
+         * files are: a full disk shows before the download, and the data
+         * writes fill allocated blocks instead of extending the file. */
+        int qfd = hf_qcow2_fd(q);
+        off_t size = (off_t)hf_qcow2_file_size(q);
+        if (fallocate(qfd, 0, 0, size) && errno != EOPNOTSUPP && errno != ENOSYS)
+            rc = io_error(err, "allocate", part, errno);
+        else if (ftruncate(qfd, size))
+            rc = io_error(err, "size", part, errno);
     }
     /* the filesystem's metadata goes into the image as laid out */
     int mfd = rc ? -1 : open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
