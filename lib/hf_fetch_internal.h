@@ -19,7 +19,7 @@
 #include "hf_fetch.h"
 
 /* Received bytes go to the sink and the hasher in pieces of this size. */
-#define PIECE ((size_t)4 << 20)
+#define PIECE ((size_t)1 << 20)
 
 typedef struct {
     uint64_t off, len;

@@ -54,8 +54,8 @@ static void digest(file_state *fs, const void *p, size_t n)
 
 /* ---- the hasher ------------------------------------------------------------------ */
 
-#define HASH_QUEUE 8      /* pieces waiting: at most 8 x 4 MiB in RAM */
-#define HASH_SPARE 8      /* piece buffers kept for reuse (already faulted in) */
+#define HASH_QUEUE 16     /* pieces waiting: at most 16 x 1 MiB in RAM */
+#define HASH_SPARE 16     /* piece buffers kept for reuse (already faulted in) */
 #define HASH_COPY_MIN ((size_t)64 << 10) /* below this, bytes are hashed in place */
 
 typedef struct {
