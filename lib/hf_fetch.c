@@ -118,10 +118,9 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
     c.order = calloc(n ? n : 1, sizeof *c.order);
     c.active = calloc((size_t)o.max_connections + 1, sizeof *c.active);
     c.queue = calloc((size_t)o.max_connections + 1, sizeof *c.queue);
-    c.readbuf = malloc(READBACK);
     c.multi = curl_multi_init();
     hf_code rc = HF_OK;
-    if (!c.files || !c.order || !c.active || !c.queue || !c.readbuf || !c.multi) {
+    if (!c.files || !c.order || !c.active || !c.queue || !c.multi || !fetch_hasher_start(&c)) {
         rc = hf_error_set(err, HF_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -318,6 +317,7 @@ hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt
 out:
     while (c.n_active)
         fetch_free_xfer(&c, c.active[c.n_active - 1]);
+    fetch_hasher_stop(&c); /* before the digests go */
     for (size_t i = 0; c.files && i < n; i++) {
         fetch_free_pending(&c, &c.files[i]);
         free(c.files[i].pending);
@@ -327,7 +327,6 @@ out:
         EVP_MD_CTX_free(c.files[i].sha256);
         EVP_MD_CTX_free(c.files[i].sha1);
     }
-    fetch_free_spares(&c);
     if (c.journal_fd >= 0)
         close(c.journal_fd);
     if (c.multi)
@@ -341,6 +340,5 @@ out:
     free(c.stream_start);
     free(c.active);
     free(c.queue);
-    free(c.readbuf);
     return rc;
 }

@@ -8,7 +8,8 @@
  * - resume: the byte ranges written are appended to a journal as they land
  *   (every journal_grain bytes of each transfer, and when it ends), so a run
  *   killed at any moment continues where it stopped, re-fetching at most a
- *   grain per connection;
+ *   grain per connection (the journal grain and the 1 MiB pieces in which
+ *   received bytes go to the sink, hf_fetch_transfer.c, coincide by default);
  * - redirects to the CDN are followed without the token; an expired signed
  *   URL (403 from the CDN) is resolved again; a redirect to anything but
  *   http(s) fails at once, naming the scheme;

@@ -18,9 +18,9 @@
 
 #include "hf_fetch.h"
 
-#define READBACK ((size_t)1 << 20)
-#define SEG_MAX ((size_t)1 << 20)         /* the largest pending segment */
-#define FETCH_SPARE_BUFFERS 16            /* SEG_MAX buffers kept for reuse */
+/* Received bytes go to the sink and the hasher in pieces of this size. */
+#define PIECE ((size_t)1 << 20)
+#define SEG_MAX PIECE   /* the largest pending segment: a whole piece buffer */
 
 typedef struct {
     uint64_t off, len;
@@ -37,7 +37,8 @@ typedef struct {
     size_t index;
     EVP_MD_CTX *sha256;
     EVP_MD_CTX *sha1;       /* git blob id, regular files only */
-    uint64_t hash_pos;
+    uint64_t hash_pos;      /* bytes handed to the digests (some may wait in the hasher) */
+    int hash_queued;        /* pieces of this file in the hasher's queue (under its lock) */
     segment *pending;
     size_t n_pending, cap_pending;
     span *todo;
@@ -62,8 +63,12 @@ typedef struct {
     struct curl_slist *hdrs;
     file_state *fs;
     char *url;
-    uint64_t start, pos, stop_at, end;   /* requested [start, end); we stop at stop_at */
+    uint64_t start, pos, stop_at, end;   /* requested [start, end); we stop at stop_at;
+                                          * [start, pos) received */
+    uint64_t wpos;        /* [start, wpos) is in the sink; [wpos, pos) in buf */
     uint64_t jpos;        /* [start, jpos) is in the journal */
+    unsigned char *buf;   /* received bytes on their way to the sink (hf_fetch_transfer.c) */
+    size_t blen;
     double last_byte;
     /* the low-speed window: position at its start, seconds not paused in it */
     uint64_t win_pos;
@@ -104,8 +109,6 @@ typedef struct fetch {
     int probe_windows;      /* windows left before judging an increase */
     int hold_windows;       /* windows to wait before the next increase */
     bool short_of_work;     /* the last round of starts left connections unused */
-    unsigned char *spare[FETCH_SPARE_BUFFERS]; /* free SEG_MAX buffers */
-    int n_spare;
     size_t ram_used;
     char *auth_header;
     int journal_fd;
@@ -119,7 +122,7 @@ typedef struct fetch {
     size_t files_done;
     bool failed;
     hf_error err;
-    unsigned char *readbuf;
+    struct hasher *hasher;  /* the hashing thread (hf_fetch_verify.c) */
     /* the rate cap: a token bucket shared by all transfers */
     double tokens;          /* bytes that may be received now (negative: owed) */
     double tokens_at;       /* when the bucket was last refilled */
@@ -146,12 +149,15 @@ hf_code fetch_replay_journal(fetch *c, hf_error *err);
 hf_code fetch_plan_file(fetch *c, file_state *fs);
 
 /* hf_fetch_verify.c */
+bool fetch_hasher_start(fetch *c);
+void fetch_hasher_stop(fetch *c);
+unsigned char *fetch_piece_get(fetch *c);
+void fetch_piece_put(fetch *c, unsigned char *b);
 bool fetch_hash_start(file_state *fs);
-void fetch_hash_bytes(file_state *fs, const void *p, size_t n);
+void fetch_hash_bytes(fetch *c, file_state *fs, const void *p, size_t n);
+void fetch_hash_piece(fetch *c, file_state *fs, unsigned char *piece, size_t len);
 bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off);
-void fetch_consume(fetch *c, file_state *fs, const void *p, size_t n);
 void fetch_free_pending(fetch *c, file_state *fs);
-void fetch_free_spares(fetch *c);
 void fetch_drain(fetch *c, file_state *fs);
 bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len);
 bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len);
@@ -160,6 +166,7 @@ bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len);
 bool fetch_start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end);
 void fetch_free_xfer(fetch *c, xfer *x);
 void fetch_give_back(fetch *c, xfer *x);
+bool fetch_flush_xfer(fetch *c, xfer *x);
 void fetch_finish_xfer(fetch *c, xfer *x, CURLcode cc, double now);
 long fetch_pace(fetch *c, double now);
 

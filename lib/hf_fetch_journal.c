@@ -40,14 +40,14 @@ void fetch_journal_line(fetch *c, const char *fmt, ...)
     }
 }
 
-/* Records that [jpos, pos) of x's file is written: at most a grain of what a
+/* Records that [jpos, wpos) of x's file is written: at most a grain of what a
  * transfer wrote is missing from the journal at any moment. */
 void fetch_journal_written(fetch *c, xfer *x)
 {
-    if (x->pos > x->jpos)
+    if (x->wpos > x->jpos)
         fetch_journal_line(c, "W %zu %llu %llu\n", x->fs->index, (unsigned long long)x->jpos,
-                     (unsigned long long)(x->pos - x->jpos));
-    x->jpos = x->pos;
+                     (unsigned long long)(x->wpos - x->jpos));
+    x->jpos = x->wpos;
 }
 
 static bool have_add(file_state *fs, uint64_t a, uint64_t b)

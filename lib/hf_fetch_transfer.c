@@ -1,8 +1,9 @@
 /* The download engine's transfers (see hf_fetch.c): one libcurl easy
  * handle per range request, its header and body callbacks (checking that
  * the answer is the range and size asked for, writing to the sink, feeding
- * the hash, or in stream mode the stream), and what is done when it ends: done, redirected, refused, or
- * retried later with the bytes it did not deliver given back.
+ * the hash, and in stream mode the stream), and what is done when it ends:
+ * done, redirected, refused, or retried later with the bytes it did not
+ * deliver given back.
  *
  * The rate cap (max_rate) is one token bucket for all connections. A
  * transfer receives file bytes against its own credit, which it draws from
@@ -92,6 +93,81 @@ static bool check_response(xfer *x)
     return x->pos == 0 && x->end == size;
 }
 
+/* ---- body bytes into the sink ------------------------------------------------------ */
+
+/* libcurl hands the body over in pieces of 16-64 KiB at any offset. The
+ * sink gets it in pieces that end on PIECE boundaries of the file (or at the
+ * end of the transfer's range): fewer, larger and page-aligned writes, which
+ * cost the kernel less per byte, and whole buffers for the hasher. A
+ * transfer's bytes [wpos, pos) wait in its buffer; only what is in the sink
+ * is hashed, stashed and journaled. */
+
+/* [wpos, wpos + len) of x's file, from p: into the sink, then through the
+ * hash (or kept until the hash gets there), then into the journal. */
+static bool store(fetch *c, xfer *x, const unsigned char *p, size_t len)
+{
+    file_state *fs = x->fs;
+    hf_error e;
+    if (!c->stream && c->sink->write(c->sink->user, fs->index, x->wpos, p, len, &e)) {
+        fetch_fail(c, &e);
+        return false;
+    }
+    bool now = fetch_hash_now(c, fs, x->wpos);
+    if (now && p == x->buf) {
+        fetch_hash_piece(c, fs, x->buf, len); /* the hasher has it now */
+        x->buf = NULL;
+    } else if (now) {
+        fetch_hash_bytes(c, fs, p, len);
+    } else if (!fetch_stash(c, fs, x->wpos, p, len)) {
+        fetch_out_of_memory(c);
+        return false;
+    }
+    x->wpos += len;
+    if (x->wpos - x->jpos >= c->opt->journal_grain)
+        fetch_journal_written(c, x);
+    if (fetch_hash_now(c, fs, x->wpos) || fs->n_pending)
+        fetch_drain(c, fs);
+    return !c->failed;
+}
+
+bool fetch_flush_xfer(fetch *c, xfer *x)
+{
+    size_t len = x->blen;
+    x->blen = 0;
+    return !len || c->failed || store(c, x, x->buf, len);
+}
+
+/* Takes len received bytes at x->pos. */
+static bool put_bytes(fetch *c, xfer *x, const char *data, size_t len)
+{
+    while (len) {
+        uint64_t piece_end = (x->pos / PIECE + 1) * PIECE;
+        if (piece_end > x->stop_at)
+            piece_end = x->stop_at;
+        size_t want = (size_t)(piece_end - x->pos);
+        size_t k = len < want ? len : want;
+        if (!x->blen && k == want) {
+            /* a whole piece in libcurl's buffer: no copy */
+            x->pos += k;
+            if (!store(c, x, (const unsigned char *)data, k))
+                return false;
+        } else {
+            if (!x->buf && !(x->buf = fetch_piece_get(c))) {
+                fetch_out_of_memory(c);
+                return false;
+            }
+            memcpy(x->buf + x->blen, data, k);
+            x->blen += k;
+            x->pos += k;
+            if (x->pos == piece_end && !fetch_flush_xfer(c, x))
+                return false;
+        }
+        data += k;
+        len -= k;
+    }
+    return true;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     xfer *x = userp;
@@ -132,29 +208,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     }
     size_t take = n <= room ? n : (size_t)room;
     if (take) {
-        file_state *fs = x->fs;
-        hf_error e;
-        if (!c->stream && c->sink->write(c->sink->user, fs->index, x->pos, data, take, &e)) {
-            fetch_fail(c, &e);
+        if (!put_bytes(c, x, data, take))
             return 0;
-        }
-        if (fetch_hash_now(c, fs, x->pos)) {
-            fetch_consume(c, fs, data, take);
-            if (c->failed)
-                return 0;
-        } else if (!fetch_stash(c, fs, x->pos, data, take)) {
-            fetch_out_of_memory(c);
-            return 0;
-        }
-        x->pos += take;
-        if (x->pos - x->jpos >= c->opt->journal_grain)
-            fetch_journal_written(c, x);
         c->done_bytes += take;
         c->win_bytes += take;
         c->stats->downloaded_bytes += take;
         x->last_byte = hf_http_now();
-        if (fetch_hash_now(c, fs, x->pos) || fs->n_pending)
-            fetch_drain(c, fs);
     }
     if (take < n) {
         if (x->stop_at < x->end) {
@@ -182,7 +241,7 @@ bool fetch_start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
     x->c = c;
     x->fs = fs;
     x->start = x->jpos = x->win_pos = start;
-    x->pos = start;
+    x->pos = x->wpos = start;
     x->stop_at = x->end = end;
     x->linked_size = -1;
     x->retry_after = x->rl_reset = -1;
@@ -236,6 +295,7 @@ bool fetch_start_xfer(fetch *c, file_state *fs, uint64_t start, uint64_t end)
 
 void fetch_free_xfer(fetch *c, xfer *x)
 {
+    fetch_flush_xfer(c, x);
     fetch_journal_written(c, x); /* what it wrote, whatever ends it */
     for (int i = 0; i < c->n_active; i++)
         if (c->active[i] == x) {
@@ -258,6 +318,7 @@ void fetch_free_xfer(fetch *c, xfer *x)
     free(x->location);
     free(x->x_error_code);
     free(x->x_error_message);
+    fetch_piece_put(c, x->buf);
     free(x);
 }
 
@@ -289,6 +350,7 @@ static void hub_error(fetch *c, xfer *x)
 
 void fetch_give_back(fetch *c, xfer *x)
 {
+    fetch_flush_xfer(c, x); /* what it received is in the sink before the rest is handed on */
     if (!fetch_todo_add(c, x->fs, x->pos, x->stop_at))
         fetch_out_of_memory(c);
 }

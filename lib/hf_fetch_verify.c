@@ -3,12 +3,21 @@
  * without one), bytes that arrive ahead of the hash position wait in RAM
  * (or on disk, read back when their turn comes), and a finished file is
  * compared with the tree: a mismatch fetches it once more, then fails.
- * In stream mode the bytes leave through emit as they are hashed, one file
- * after the other in stream order; a mismatch fails at once. */
+ *
+ * The digests are computed on a thread of their own (the hasher), so that
+ * receiving and writing never wait for SHA-256: the main loop hands it
+ * pieces in each file's order, and waits for a file's queue to empty only
+ * before it reads or resets that file's digests. All the bookkeeping
+ * (hash_pos, what is pending) stays on the main thread.
+ *
+ * In stream mode the bytes leave through emit as they are handed to the
+ * hasher, one file after the other in stream order; a mismatch fails at
+ * once. */
 #include "hf_fetch_internal.h"
 #include "hf_buf.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "hf_http.h"
@@ -16,26 +25,16 @@
 #include <string.h>
 
 
-/* Whole SEG_MAX buffers are kept for reuse, a few: fresh large blocks are
- * mapped and unmapped by malloc each time, and page faults on every 1 MiB
- * cost more than the copy. */
-static unsigned char *seg_buf_get(fetch *c)
-{
-    return c->n_spare ? c->spare[--c->n_spare] : malloc(SEG_MAX);
-}
+/* Segments that grow take a whole piece buffer from the hasher's spares
+ * (already faulted in, no realloc copies); smaller ones are malloc'd. */
+static unsigned char *seg_buf_get(fetch *c) { return fetch_piece_get(c); }
 
 static void seg_buf_put(fetch *c, unsigned char *b, size_t cap)
 {
-    if (b && cap == SEG_MAX && c->n_spare < FETCH_SPARE_BUFFERS)
-        c->spare[c->n_spare++] = b;
+    if (cap == PIECE)
+        fetch_piece_put(c, b);
     else
         free(b);
-}
-
-void fetch_free_spares(fetch *c)
-{
-    while (c->n_spare)
-        free(c->spare[--c->n_spare]);
 }
 
 static void hex(const unsigned char *d, unsigned n, char *out)
@@ -63,12 +62,214 @@ bool fetch_hash_start(file_state *fs)
     return true;
 }
 
-void fetch_hash_bytes(file_state *fs, const void *p, size_t n)
+static void digest(file_state *fs, const void *p, size_t n)
 {
     EVP_DigestUpdate(fs->sha256, p, n);
     if (fs->sha1)
         EVP_DigestUpdate(fs->sha1, p, n);
-    fs->hash_pos += n;
+}
+
+/* ---- the hasher ------------------------------------------------------------------ */
+
+#define HASH_QUEUE 16     /* pieces waiting: at most 16 x 1 MiB in RAM */
+#define HASH_SPARE 16     /* piece buffers kept for reuse (already faulted in) */
+#define HASH_COPY_MIN ((size_t)64 << 10) /* below this, bytes are hashed in place */
+
+typedef struct {
+    file_state *fs;
+    unsigned char *buf;
+    size_t len;
+    bool piece;           /* a PIECE buffer (back to the spares), else malloc'd */
+} hash_job;
+
+struct hasher {
+    pthread_t thread;
+    bool running;         /* else every piece is hashed on the calling thread */
+    pthread_mutex_t mu;
+    pthread_cond_t more, done;
+    hash_job q[HASH_QUEUE];
+    size_t head, n;
+    bool stop;
+    unsigned char *spare[HASH_SPARE];
+    size_t n_spare;
+};
+
+static void *hasher_main(void *arg)
+{
+    struct hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->n && !h->stop)
+            pthread_cond_wait(&h->more, &h->mu);
+        if (!h->n)
+            break;
+        hash_job j = h->q[h->head];
+        pthread_mutex_unlock(&h->mu);
+        digest(j.fs, j.buf, j.len);
+        pthread_mutex_lock(&h->mu);
+        h->head = (h->head + 1) % HASH_QUEUE;
+        h->n--;
+        j.fs->hash_queued--;
+        if (j.piece && h->n_spare < HASH_SPARE)
+            h->spare[h->n_spare++] = j.buf;
+        else
+            free(j.buf);
+        pthread_cond_broadcast(&h->done);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+bool fetch_hasher_start(fetch *c)
+{
+    struct hasher *h = calloc(1, sizeof *h);
+    if (!h || pthread_mutex_init(&h->mu, NULL)) {
+        free(h);
+        return false;
+    }
+    pthread_cond_init(&h->more, NULL);
+    pthread_cond_init(&h->done, NULL);
+    h->running = !pthread_create(&h->thread, NULL, hasher_main, h);
+    c->hasher = h;
+    return true;
+}
+
+/* Waits for the queue to empty, then stops the thread. */
+void fetch_hasher_stop(fetch *c)
+{
+    struct hasher *h = c->hasher;
+    if (!h)
+        return;
+    if (h->running) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_cond_signal(&h->more);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+    }
+    for (size_t i = 0; i < h->n_spare; i++)
+        free(h->spare[i]);
+    pthread_cond_destroy(&h->more);
+    pthread_cond_destroy(&h->done);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    c->hasher = NULL;
+}
+
+/* A PIECE-sized, page-aligned buffer, or NULL. */
+unsigned char *fetch_piece_get(fetch *c)
+{
+    struct hasher *h = c->hasher;
+    unsigned char *b = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (h->n_spare)
+        b = h->spare[--h->n_spare];
+    pthread_mutex_unlock(&h->mu);
+    if (!b && posix_memalign((void **)&b, 4096, PIECE))
+        b = NULL;
+    return b;
+}
+
+void fetch_piece_put(fetch *c, unsigned char *b)
+{
+    struct hasher *h = c->hasher;
+    if (!b)
+        return;
+    if (!h) { /* the run is being cleaned up: the hasher is gone */
+        free(b);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    if (h->n_spare < HASH_SPARE) {
+        h->spare[h->n_spare++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&h->mu);
+    free(b);
+}
+
+/* Until the hasher has done every piece of fs it was given. */
+static void hash_wait(fetch *c, file_state *fs)
+{
+    struct hasher *h = c->hasher;
+    pthread_mutex_lock(&h->mu);
+    while (fs->hash_queued)
+        pthread_cond_wait(&h->done, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Stream mode: sends the next len bytes of fs (at its hash position) to
+ * emit. False when that failed (the run then fails). */
+static bool emit(fetch *c, file_state *fs, const void *p, size_t len)
+{
+    if (!c->stream)
+        return true;
+    if (c->failed)
+        return false;
+    hf_error e;
+    double t0 = hf_http_now();
+    hf_code rc = c->opt->emit(c->opt->emit_user, fs->index, fs->hash_pos, p, len, &e);
+    c->emit_blocked += hf_http_now() - t0;
+    if (rc)
+        fetch_fail(c, &e);
+    return !rc;
+}
+
+/* Hands buf (len bytes at fs's hash position) to the hasher, which frees or
+ * recycles it: piece says it came from fetch_piece_get, else from malloc.
+ * In stream mode the bytes are emitted first. */
+static void hash_give(fetch *c, file_state *fs, unsigned char *buf, size_t len, bool piece)
+{
+    struct hasher *h = c->hasher;
+    if (!emit(c, fs, buf, len)) {
+        if (piece)
+            fetch_piece_put(c, buf);
+        else
+            free(buf);
+        return;
+    }
+    fs->hash_pos += len;
+    if (!h->running) {
+        digest(fs, buf, len);
+        if (piece)
+            fetch_piece_put(c, buf);
+        else
+            free(buf);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    while (h->n == HASH_QUEUE)
+        pthread_cond_wait(&h->done, &h->mu);
+    h->q[(h->head + h->n) % HASH_QUEUE] = (hash_job){fs, buf, len, piece};
+    h->n++;
+    fs->hash_queued++;
+    pthread_cond_signal(&h->more);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void fetch_hash_piece(fetch *c, file_state *fs, unsigned char *piece, size_t len)
+{
+    hash_give(c, fs, piece, len, true);
+}
+
+void fetch_hash_bytes(fetch *c, file_state *fs, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n >= HASH_COPY_MIN && c->hasher->running) {
+        unsigned char *copy = fetch_piece_get(c);
+        if (!copy)
+            break;
+        size_t k = n < PIECE ? n : PIECE;
+        memcpy(copy, b, k);
+        hash_give(c, fs, copy, k, true);
+        b += k;
+        n -= k;
+    }
+    if (n && emit(c, fs, b, n)) {
+        hash_wait(c, fs);
+        digest(fs, b, n);
+        fs->hash_pos += n;
+    }
 }
 
 /* Whether bytes at off of fs can go through the digests now: they are next
@@ -78,27 +279,12 @@ bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off)
     return off == fs->hash_pos && (!c->stream || fs->rank == c->stream_cur);
 }
 
-/* Hashes the next n bytes of fs and, in stream mode, emits them. */
-void fetch_consume(fetch *c, file_state *fs, const void *p, size_t n)
-{
-    if (c->stream && !c->failed) {
-        hf_error e;
-        double t0 = hf_http_now();
-        hf_code rc = c->opt->emit(c->opt->emit_user, fs->index, fs->hash_pos, p, n, &e);
-        c->emit_blocked += hf_http_now() - t0;
-        if (rc) {
-            fetch_fail(c, &e);
-            return;
-        }
-    }
-    fetch_hash_bytes(fs, p, n);
-}
-
 static void restart_file(fetch *c, file_state *fs);
 
 /* The whole file went through the digests: compare with the tree. */
 static void finish_file(fetch *c, file_state *fs)
 {
+    hash_wait(c, fs);
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     EVP_DigestFinal_ex(fs->sha256, d, &n);
@@ -154,19 +340,24 @@ static void drain_file(fetch *c, file_state *fs)
         memmove(&fs->pending[0], &fs->pending[1], (fs->n_pending - 1) * sizeof *fs->pending);
         fs->n_pending--;
         if (s.buf) {
-            fetch_consume(c, fs, s.buf, (size_t)s.len);
             c->ram_used -= s.cap;
-            seg_buf_put(c, s.buf, s.cap);
+            hash_give(c, fs, s.buf, (size_t)s.len, s.cap == PIECE);
             continue;
         }
         for (uint64_t done = 0; done < s.len && !c->failed;) {
-            size_t n = s.len - done < READBACK ? (size_t)(s.len - done) : READBACK;
+            size_t n = s.len - done < PIECE ? (size_t)(s.len - done) : PIECE;
+            unsigned char *b = fetch_piece_get(c);
             hf_error e;
-            if (c->sink->read(c->sink->user, fs->index, s.off + done, c->readbuf, n, &e)) {
+            if (!b) {
+                fetch_out_of_memory(c);
+                return;
+            }
+            if (c->sink->read(c->sink->user, fs->index, s.off + done, b, n, &e)) {
+                fetch_piece_put(c, b);
                 fetch_fail(c, &e);
                 return;
             }
-            fetch_consume(c, fs, c->readbuf, n);
+            hash_give(c, fs, b, n, true);
             c->stats->reread_bytes += n;
             done += n;
         }
@@ -288,6 +479,7 @@ bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len)
 /* Forgets everything about a file and fetches it again from scratch. */
 static void restart_file(fetch *c, file_state *fs)
 {
+    hash_wait(c, fs);
     fetch_free_pending(c, fs);
     c->todo_left -= fs->todo_left;
     fs->todo_left = 0;
