@@ -28,7 +28,9 @@ used); 8 parallel curl > /dev/null against the capped emulator (does the
 Python CDN deliver the cap?); hfhub dir with both caps off (the ceiling of
 emulator + client + disk); the emulator's CPU use during every run.
 
-BENCH_REPEAT (default 1) repeats the set; medians are printed and written to
+BENCH_QUICK=1 runs only the three hfhub contenders and aria2c (no one-connection contenders,
+no diagnostics: about a minute a round). BENCH_REPEAT (default 1) repeats the set; medians
+are printed and written to
 build/bench-download.json. Needs GNU time, curl, qemu-img, e2fsprogs; aria2c
 and node are skipped when missing. About 4 minutes per round, most of it the
 two one-connection contenders. Absolute numbers depend on the machine; the
@@ -54,6 +56,7 @@ REPO = "bench-org/big-model"
 PER_CONN = int(os.environ.get("BENCH_PER_CONN", "40000000"))
 TOTAL = int(os.environ.get("BENCH_TOTAL", "200000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"   # the hfhub rows and aria2c only
 VERIFY = os.environ.get("BENCH_VERIFY", "sha256")          # sha256 | size
 GNU_TIME = "/usr/bin/time"
 JS_DIR = os.path.join(ROOT, "tests", "js")
@@ -351,6 +354,10 @@ def main():
             runs["hfhub dir"].append(b.one("hfhub dir", b.hfhub("dir")))
             runs["hfhub qcow2"].append(b.one("hfhub qcow2", b.hfhub("qcow2")))
             runs["hfhub stream (DEST -)"].append(b.one("hfhub stream (DEST -)", b.stream))
+            if QUICK:
+                if have_aria2:
+                    runs["aria2c -x8 -s8 -j8"].append(b.one("aria2c -x8 -s8 -j8", b.aria2c))
+                continue
             runs["curl sequential"].append(b.one("curl sequential", b.curl))
             if have_node:
                 runs["hf.js snapshotDownload"].append(b.one("hf.js snapshotDownload", b.js))
