@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import BIN, Emulator, Test, clean_env, expected, fixtures, run, tree_digests  # noqa: E402
 
 MANY = 1200
-# lib/hf_import.c: syncfs while dirty + writeback <= 256 MiB + 64 KiB a file (files, config.json, manifest)
+# lib/hf_import_dir.c: syncfs while dirty + writeback <= 256 MiB + 64 KiB a file (files, config.json, manifest)
 DIRTY_BUDGET = (256 << 20) + (MANY + 2) * (64 << 10)
 QWEN = "ONEnextgen/Qwen2.5-1.5B-Instruct-emu"
 
