@@ -160,6 +160,7 @@ bool fetch_hash_now(const fetch *c, const file_state *fs, uint64_t off);
 void fetch_free_pending(fetch *c, file_state *fs);
 void fetch_drain(fetch *c, file_state *fs);
 bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_t len);
+bool fetch_stash_piece(fetch *c, file_state *fs, uint64_t off, unsigned char *piece, size_t len);
 bool fetch_pending_disk(file_state *fs, uint64_t off, uint64_t len);
 
 /* hf_fetch_transfer.c */

@@ -118,6 +118,13 @@ static bool store(fetch *c, xfer *x, const unsigned char *p, size_t len)
         x->buf = NULL;
     } else if (now) {
         fetch_hash_bytes(c, fs, p, len);
+    } else if (c->stream && p == x->buf) {
+        /* no sink to read it back from: the piece itself waits for its turn */
+        if (!fetch_stash_piece(c, fs, x->wpos, x->buf, len)) {
+            fetch_out_of_memory(c);
+            return false;
+        }
+        x->buf = NULL;
     } else if (!fetch_stash(c, fs, x->wpos, p, len)) {
         fetch_out_of_memory(c);
         return false;

@@ -72,7 +72,8 @@ static void digest(file_state *fs, const void *p, size_t n)
 /* ---- the hasher ------------------------------------------------------------------ */
 
 #define HASH_QUEUE 16     /* pieces waiting: at most 16 x 1 MiB in RAM */
-#define HASH_SPARE 16     /* piece buffers kept for reuse (already faulted in) */
+#define HASH_SPARE 16     /* piece buffers kept for reuse (already faulted in); in stream
+                           * mode as many as the window holds */
 #define HASH_COPY_MIN ((size_t)64 << 10) /* below this, bytes are hashed in place */
 
 typedef struct {
@@ -90,8 +91,8 @@ struct hasher {
     hash_job q[HASH_QUEUE];
     size_t head, n;
     bool stop;
-    unsigned char *spare[HASH_SPARE];
-    size_t n_spare;
+    unsigned char **spare;
+    size_t n_spare, max_spare;
 };
 
 static void *hasher_main(void *arg)
@@ -110,7 +111,7 @@ static void *hasher_main(void *arg)
         h->head = (h->head + 1) % HASH_QUEUE;
         h->n--;
         j.fs->hash_queued--;
-        if (j.piece && h->n_spare < HASH_SPARE)
+        if (j.piece && h->n_spare < h->max_spare)
             h->spare[h->n_spare++] = j.buf;
         else
             free(j.buf);
@@ -123,7 +124,18 @@ static void *hasher_main(void *arg)
 bool fetch_hasher_start(fetch *c)
 {
     struct hasher *h = calloc(1, sizeof *h);
+    /* A stream keeps up to a window of pieces waiting: recycling them all
+     * spares a page fault on every 4 KiB of every fresh buffer. */
+    uint64_t window = c->opt->stream_window ? c->opt->stream_window : (uint64_t)128 << 20;
+    if (h)
+        h->max_spare = c->opt->emit ? (size_t)(window / PIECE) + HASH_SPARE : HASH_SPARE;
+    if (h && !(h->spare = calloc(h->max_spare, sizeof *h->spare))) {
+        free(h);
+        h = NULL;
+    }
     if (!h || pthread_mutex_init(&h->mu, NULL)) {
+        if (h)
+            free(h->spare);
         free(h);
         return false;
     }
@@ -149,6 +161,7 @@ void fetch_hasher_stop(fetch *c)
     }
     for (size_t i = 0; i < h->n_spare; i++)
         free(h->spare[i]);
+    free(h->spare);
     pthread_cond_destroy(&h->more);
     pthread_cond_destroy(&h->done);
     pthread_mutex_destroy(&h->mu);
@@ -180,7 +193,7 @@ void fetch_piece_put(fetch *c, unsigned char *b)
         return;
     }
     pthread_mutex_lock(&h->mu);
-    if (h->n_spare < HASH_SPARE) {
+    if (h->n_spare < h->max_spare) {
         h->spare[h->n_spare++] = b;
         b = NULL;
     }
@@ -461,6 +474,21 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
         }
         return false;
     }
+    return true;
+}
+
+/* Keeps a whole piece buffer that arrived ahead of the hash position as a
+ * segment of its own (no copy); the segment owns it from now on. */
+bool fetch_stash_piece(fetch *c, file_state *fs, uint64_t off, unsigned char *piece, size_t len)
+{
+    size_t i = fs->n_pending;
+    while (i > 0 && fs->pending[i - 1].off > off)
+        i--;
+    if (!pending_insert(fs, i, (segment){off, len, piece, PIECE}))
+        return false;
+    c->ram_used += PIECE;
+    if (c->ram_used > c->stats->peak_waiting)
+        c->stats->peak_waiting = c->ram_used;
     return true;
 }
 
