@@ -125,7 +125,6 @@ typedef struct {
     long stalls;
     long reresolves;
     int max_connections_used;
-    uint64_t peak_waiting;       /* most bytes held in RAM at once waiting for their turn */
 } hf_fetch_stats;
 
 hf_code hf_fetch_run(hf_fetch_file *files, size_t n, const hf_fetch_options *opt,

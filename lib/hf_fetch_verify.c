@@ -440,8 +440,6 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
                     memcpy(b, s->buf, s->len);
                     seg_buf_put(c, s->buf, s->cap);
                     c->ram_used += SEG_MAX - s->cap;
-                    if (c->ram_used > c->stats->peak_waiting)
-                        c->stats->peak_waiting = c->ram_used;
                     s->buf = b;
                     s->cap = SEG_MAX;
                 }
@@ -465,8 +463,6 @@ bool fetch_stash(fetch *c, file_state *fs, uint64_t off, const void *data, size_
     }
     if (!s.buf && c->stream)
         return false; /* no sink to keep it in */
-    if (c->ram_used > c->stats->peak_waiting)
-        c->stats->peak_waiting = c->ram_used;
     if (!pending_insert(fs, i, s)) {
         if (s.buf) {
             c->ram_used -= s.cap;
@@ -487,8 +483,6 @@ bool fetch_stash_piece(fetch *c, file_state *fs, uint64_t off, unsigned char *pi
     if (!pending_insert(fs, i, (segment){off, len, piece, PIECE}))
         return false;
     c->ram_used += PIECE;
-    if (c->ram_used > c->stats->peak_waiting)
-        c->stats->peak_waiting = c->ram_used;
     return true;
 }
 

@@ -318,10 +318,12 @@ typedef struct {
     const hf_ext4_layout *layout;
 } stream_sink;
 
-/* Sends [off, off+len) of layout file `file` along its extents. */
-static hf_code stream_file_bytes(stream_sink *s, size_t file, uint64_t off, const void *buf,
+/* Sends [off, off+len) of layout file `file` along its extents (the engine's
+ * emit: user is a stream_sink). */
+static hf_code stream_file_bytes(void *user, size_t file, uint64_t off, const void *buf,
                                  size_t len, hf_error *err)
 {
+    stream_sink *s = user;
     const char *p = buf;
     uint64_t guest, in;
     while (len && hf_ext4_locate(&s->layout->files[file], off, &guest, &in)) {
@@ -338,12 +340,6 @@ static hf_code stream_file_bytes(stream_sink *s, size_t file, uint64_t off, cons
                             "internal error: offset %llu of file %zu is outside its layout",
                             (unsigned long long)off, file);
     return HF_OK;
-}
-
-static hf_code stream_emit(void *user, size_t file, uint64_t off, const void *buf, size_t len,
-                           hf_error *err)
-{
-    return stream_file_bytes(user, file, off, buf, len, err);
 }
 
 static int cmp_first_extent(const void *a, const void *b, void *arg)
@@ -411,7 +407,7 @@ hf_code import_run_image_stream(hf_client *cl, const hf_import_plan *p, const ch
     if (!rc) {
         hf_fetch_sink none = {0};
         hf_fetch_options fo = import_fetch_options(cl, p, opt, NULL, NULL);
-        fo.emit = stream_emit;
+        fo.emit = stream_file_bytes;
         fo.emit_user = &ss;
         fo.stream_order = order;
         fo.stream_window = opt->stream_window;

@@ -8,16 +8,16 @@ libraries and tools only, and apt can resolve them here.
 The upgrade trigger is played with dpkg itself, in a scratch root (dpkg
 --root, its own database and lock, maintainer scripts run with DPKG_ROOT
 set), so nothing is installed on this machine and the machine's dpkg lock is
-never taken. A throw-away package, opennebula-stub, ships our stand-ins for
+never taken. A throw-away package, opennebula-standin, ships our stand-ins for
 OpenNebula's datastore scripts (tests/integration/frontend) at
 /var/lib/one/remotes/datastore, and plays OpenNebula's package:
-  install the stub, then hfhub: postinst wires hf:// in;
+  install the stand-in, then hfhub: postinst wires hf:// in;
   install hfhub again: nothing changes;
-  upgrade the stub (new scripts): the dpkg file trigger wires them again;
-  remove hfhub: the scripts are byte for byte the stub's;
-  hfhub first, the stub after: the trigger wires the new scripts;
-  the stub removed under hfhub: no backup is left behind;
-  a stub whose script hfhub-setup refuses: the upgrade still succeeds, with a
+  upgrade the stand-in (new scripts): the dpkg file trigger wires them again;
+  remove hfhub: the scripts are byte for byte the stand-in's;
+  hfhub first, the stand-in after: the trigger wires the new scripts;
+  the stand-in removed under hfhub: no backup is left behind;
+  a stand-in whose script hfhub-setup refuses: the upgrade still succeeds, with a
   warning saying what to run.
 Both packages are purged from the scratch root at the end, whatever happens.
 
@@ -58,19 +58,19 @@ def names(relations):
     return {re.split(r"[\s(|]", r.strip())[0] for r in relations if r.strip()}
 
 
-def build_stub(tmp, ver, edit=None):
-    """opennebula-stub VER: our stand-in datastore scripts at /var/lib/one/remotes/datastore.
+def build_standin(tmp, ver, edit=None):
+    """opennebula-standin VER: our stand-in datastore scripts at /var/lib/one/remotes/datastore.
     edit(tree_datastore_dir) changes them, as a new OpenNebula release would."""
-    tree = os.path.join(tmp, "stub-" + ver)
+    tree = os.path.join(tmp, "standin-" + ver)
     shutil.rmtree(tree, ignore_errors=True)
     os.makedirs(os.path.join(tree, "DEBIAN"))
     shutil.copytree(STUB_SRC, os.path.join(tree, DS))
     if edit:
         edit(os.path.join(tree, DS))
     with open(os.path.join(tree, "DEBIAN", "control"), "w") as f:
-        f.write("Package: opennebula-stub\nVersion: %s\nArchitecture: all\nMaintainer: hfhub tests <tests@localhost>\n"
+        f.write("Package: opennebula-standin\nVersion: %s\nArchitecture: all\nMaintainer: hfhub tests <tests@localhost>\n"
                 "Description: stand-in for OpenNebula's datastore scripts (hfhub's package test)\n" % ver)
-    deb = os.path.join(tmp, "opennebula-stub_%s_all.deb" % ver)
+    deb = os.path.join(tmp, "opennebula-standin_%s_all.deb" % ver)
     r = run(["dpkg-deb", "--root-owner-group", "-b", tree, deb])
     if r.returncode != 0:
         raise RuntimeError("dpkg-deb: " + r.stderr)
@@ -212,22 +212,22 @@ def test_trigger(t, deb):
               "root); CI runs as root")
         return
     s = Scratch(t.tmp)
-    stub1, v1 = build_stub(t.tmp, "1.0")
+    standin1, v1 = build_standin(t.tmp, "1.0")
 
     def upgrade(d):
         for p in ("downloader.sh", "libfs.sh", "virtiofs/cp"):
             with open(os.path.join(d, p), "a") as f:
-                f.write("# changed in opennebula-stub 2.0\n")
-    stub2, v2 = build_stub(t.tmp, "2.0", upgrade)
+                f.write("# changed in opennebula-standin 2.0\n")
+    standin2, v2 = build_standin(t.tmp, "2.0", upgrade)
 
     def refuse(d):  # a downloader.sh hfhub-setup does not recognise
         with open(os.path.join(d, "downloader.sh"), "w") as f:
             f.write("#!/bin/bash\necho 'not the downloader.sh hfhub-setup knows'\n")
-    stub3, _ = build_stub(t.tmp, "3.0", refuse)
+    standin3, _ = build_standin(t.tmp, "3.0", refuse)
     host = build_host_provides(t.tmp, deb)
     try:
-        r = s.dpkg("-i", host, stub1)
-        t.ok(r.returncode == 0 and s.scripts() == v1, "scratch root: opennebula-stub 1.0 installed", r.stderr)
+        r = s.dpkg("-i", host, standin1)
+        t.ok(r.returncode == 0 and s.scripts() == v1, "scratch root: opennebula-standin 1.0 installed", r.stderr)
 
         r = s.dpkg("-i", deb)
         t.ok(r.returncode == 0 and s.status("hfhub") == "install ok installed" and wired(s)
@@ -235,16 +235,16 @@ def test_trigger(t, deb):
              "install hfhub: postinst runs hfhub-setup apply, every script is wired", r.stdout[-800:] + r.stderr)
         t.ok(all(open(s.path(DS, p + ".hfhub-orig"), "rb").read() == v1[p] for p in PATCHED)
              and "apply (hfhub configured)" in s.log() and "hf:// wired in" in s.log(),
-             "the stub's scripts are kept as *.hfhub-orig; /var/log/hfhub-setup.log says what was done", s.log())
+             "the stand-in's scripts are kept as *.hfhub-orig; /var/log/hfhub-setup.log says what was done", s.log())
         before = s.scripts()
         r = s.dpkg("-i", deb)
         t.ok(r.returncode == 0 and s.scripts() == before and r.stdout.count("already wired, no change") == len(PATCHED),
              "install hfhub again: every script already wired, nothing changed", r.stdout[-800:])
 
-        r = s.dpkg("-i", stub2)
+        r = s.dpkg("-i", standin2)
         t.ok(r.returncode == 0 and "Processing triggers for hfhub" in r.stdout and wired(s)
              and "dpkg trigger" in r.stdout,
-             "upgrade opennebula-stub to 2.0 (new scripts, unwired): the file trigger runs apply again",
+             "upgrade opennebula-standin to 2.0 (new scripts, unwired): the file trigger runs apply again",
              r.stdout[-1200:] + r.stderr)
         t.ok(all(open(s.path(DS, p + ".hfhub-orig"), "rb").read() == v2[p] for p in PATCHED)
              and "saved original is refreshed" in s.log(),
@@ -252,7 +252,7 @@ def test_trigger(t, deb):
 
         r = s.dpkg("--remove", "hfhub")
         t.ok(r.returncode == 0 and s.scripts() == v2 and not s.backups(),
-             "remove hfhub: prerm reverts; the scripts are byte for byte opennebula-stub 2.0's, no backup left",
+             "remove hfhub: prerm reverts; the scripts are byte for byte opennebula-standin 2.0's, no backup left",
              r.stdout[-800:] + r.stderr)
         t.ok(not os.path.exists(s.path("usr/sbin/hfhub-setup"))
              and not os.path.exists(s.path("var/lib/one/remotes/market/hfhub"))
@@ -263,33 +263,33 @@ def test_trigger(t, deb):
              and not os.path.exists(s.path("var/log/hfhub-setup.log")), "purge hfhub: its log goes too")
 
         # hfhub before OpenNebula: the trigger wires the scripts when they arrive
-        r = s.dpkg("--purge", "opennebula-stub")
+        r = s.dpkg("--purge", "opennebula-standin")
         r = s.dpkg("-i", deb)
         t.ok(r.returncode == 0 and "nothing to wire" in r.stdout and s.status("hfhub") == "install ok installed",
              "hfhub without OpenNebula: installed, nothing to wire, says so", r.stdout[-600:] + r.stderr)
-        r = s.dpkg("-i", stub1)
+        r = s.dpkg("-i", standin1)
         t.ok(r.returncode == 0 and "Processing triggers for hfhub" in r.stdout and wired(s),
              "then OpenNebula's package arrives: the trigger wires its scripts", r.stdout[-800:] + r.stderr)
         had = s.backups()
-        r = s.dpkg("--purge", "opennebula-stub")
+        r = s.dpkg("--purge", "opennebula-standin")
         t.ok(r.returncode == 0 and had and not s.backups() and s.status("hfhub") == "install ok installed"
              and not os.path.exists(s.path(DS, "downloader.sh")),
              "OpenNebula's package purged under hfhub: the trigger drops the backups of the scripts that are gone",
              r.stdout[-800:] + r.stderr)
 
         # a script hfhub-setup refuses: the OpenNebula upgrade still goes through, with a warning
-        r = s.dpkg("-i", stub3)
+        r = s.dpkg("-i", standin3)
         t.ok(r.returncode == 0 and "warning: hfhub-setup apply failed" in r.stdout
              and "does not look like OpenNebula's downloader.sh" in r.stdout
-             and s.status("hfhub") == "install ok installed" and s.status("opennebula-stub") == "install ok installed",
+             and s.status("hfhub") == "install ok installed" and s.status("opennebula-standin") == "install ok installed",
              "a script hfhub-setup refuses: dpkg still succeeds, the warning says why and what to run",
              r.stdout[-800:] + r.stderr)
     finally:
-        for pkg in ("hfhub", "opennebula-stub", "hfhub-test-host"):
+        for pkg in ("hfhub", "opennebula-standin", "hfhub-test-host"):
             s.dpkg("--purge", pkg)
     left = [os.path.relpath(os.path.join(d, f), s.root) for d, _, fs in os.walk(s.root) for f in fs
             if not os.path.relpath(d, s.root).startswith("var/lib/dpkg")]
-    t.ok(not left and s.status("hfhub") == "not-installed" and s.status("opennebula-stub") == "not-installed",
+    t.ok(not left and s.status("hfhub") == "not-installed" and s.status("opennebula-standin") == "not-installed",
          "both packages purged from the scratch root; no file of theirs is left", left)
 
 

@@ -446,25 +446,6 @@ static void name_uuid(void)
           "hash seed: sha256's last 16 bytes");
 }
 
-static int same_bytes(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    static char ba[1 << 16], bb[1 << 16];
-    while (same) {
-        size_t ra = fread(ba, 1, sizeof ba, fa), rb = fread(bb, 1, sizeof bb, fb);
-        if (ra != rb || memcmp(ba, bb, ra))
-            same = 0;
-        if (ra < sizeof ba)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 #define REPRO_MTIME 1717171717 /* 2024-05-31 */
 static const uint8_t repro_uuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x8d, 0xef,
                                        0x80, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
@@ -603,7 +584,7 @@ static void fake_versions(const char *dir, const char *keep)
         unlink(log);
         rmdir(bin);
     }
-    CHECK(same_bytes(raws[0], raws[1]), "both stand-ins make the same bytes");
+    CHECK(unit_same_files(raws[0], raws[1]), "both stand-ins make the same bytes");
     check_super(raws[0], "1.45.6 stand-in");
     if (keep) {
         char p[4300];
@@ -637,11 +618,11 @@ static void reproducible(const char *dir, const char *keep)
     sleep(1);
     ok = ok && build_repro(d, HF_MKE2FS_PORTABLE, &err);
     CHECK(ok, "the same build, forced to each mke2fs mode (%s)", err.msg);
-    CHECK(ok && same_bytes(a, b),
+    CHECK(ok && unit_same_files(a, b),
           "two builds a second apart give the same bytes (the second with E2FSPROGS_FAKE_TIME "
           "and SOURCE_DATE_EPOCH set)");
-    CHECK(ok && same_bytes(c, d), "two builds with the portable options give the same bytes");
-    CHECK(ok && same_bytes(a, c), "the portable and the 1.47 options give the same bytes");
+    CHECK(ok && unit_same_files(c, d), "two builds with the portable options give the same bytes");
+    CHECK(ok && unit_same_files(a, c), "the portable and the 1.47 options give the same bytes");
     if (ok) {
         check_super(a, "1.47 options");
         check_super(c, "portable options");

@@ -122,23 +122,6 @@ static hf_code stream_to(const char *out_path, int raw, size_t piece, hf_error *
     return rc;
 }
 
-static bool same_files(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool same = fa && fb;
-    while (same) {
-        int x = fgetc(fa), y = fgetc(fb);
-        same = x == y;
-        if (x == EOF || y == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 static void test_identical(int raw)
 {
     CHECK(make_reference(in_dir("ref.qcow2"), raw), "the reference image is made the random-access way");
@@ -146,7 +129,7 @@ static void test_identical(int raw)
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
         hf_error err = {0};
         hf_code rc = stream_to(in_dir("stream.qcow2"), raw, pieces[i], &err);
-        CHECK(rc == HF_OK && same_files(in_dir("ref.qcow2"), in_dir("stream.qcow2")),
+        CHECK(rc == HF_OK && unit_same_files(in_dir("ref.qcow2"), in_dir("stream.qcow2")),
               "data handed over in pieces of %zu bytes: the stream equals the file, byte for byte (%s)",
               pieces[i], err.msg);
     }

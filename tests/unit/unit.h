@@ -31,4 +31,24 @@ static int unit_failures;
 
 #define UNIT_DONE() return unit_failures ? 1 : 0
 
+/* Whether two files hold the same bytes (both must open). */
+static inline int unit_same_files(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    static char ba[1 << 16], bb[1 << 16];
+    while (same) {
+        size_t ra = fread(ba, 1, sizeof ba, fa), rb = fread(bb, 1, sizeof bb, fb);
+        if (ra != rb || memcmp(ba, bb, ra))
+            same = 0;
+        if (ra < sizeof ba)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
 #endif
